@@ -1,0 +1,1 @@
+"""Data: reading sources, schema inference and checks, profiling, task detection, splitting. Pure."""
