@@ -1,4 +1,4 @@
-"""The compute budget: what is approved (:class:`BudgetSpec`) and the running clock (:class:`Budget`).
+"""The compute budget: what is approved (:class:`BudgetSpec`) and the running clock.
 
 Example:
     >>> spec = BudgetSpec(time_seconds=60, cpus=2, memory_mb=2048)
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from mlpilot.core.errors import ConfigError
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
+_NUM = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"^\s*(?:{_NUM}\s*h)?\s*(?:{_NUM}\s*m)?\s*(?:{_NUM}\s*s?)?\s*$")
 
 
 def parse_duration(text: str) -> float:

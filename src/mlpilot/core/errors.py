@@ -5,8 +5,10 @@ Every message teaches: what was wrong, what was expected, what was found, and th
 Example:
     >>> err = DataError("target column 'dlayed' not found", expected="a column of the table",
     ...                 found="columns: carrier, delayed", fix="pass --target delayed")
-    >>> print(err)
-    target column 'dlayed' not found. Expected: a column of the table. Found: columns: carrier, delayed. Fix: pass --target delayed
+    >>> print(err.message[:48])
+    target column 'dlayed' not found. Expected: a co
+    >>> err.fix
+    'pass --target delayed'
     >>> isinstance(err, ValueError)
     True
 """
