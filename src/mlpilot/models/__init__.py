@@ -1,0 +1,1 @@
+"""Models: one adapter per family, feature preprocessing, and the deployable Predictor."""

@@ -1,0 +1,189 @@
+"""The model-family interface: one adapter per family, search space and cost as data.
+
+An adapter is stateless: it fits, predicts, dumps and loads *models* (the library's own objects).
+Its search space is declared as data (:class:`Param` entries); :meth:`ModelAdapter.search_space`
+suggests each one under a family-namespaced name (``lightgbm.num_leaves``) so one Optuna study
+can hold every family's conditional space, and returns the plain (un-namespaced) parameters.
+
+Example:
+    >>> import optuna
+    >>> p = Param("num_leaves", "int", 8, 256, log=True)
+    >>> trial = optuna.trial.FixedTrial({"lightgbm.num_leaves": 63})
+    >>> p.suggest(trial, "lightgbm")
+    63
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import optuna
+
+from mlpilot.core.config import Task
+from mlpilot.core.errors import IntegrityError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable hyperparameter: ``kind`` is "int", "float" or "categorical"."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial, family: str) -> Any:
+        key = f"{family}.{self.name}"
+        if self.kind == "int":
+            return trial.suggest_int(key, int(self.low), int(self.high), log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(key, float(self.low), float(self.high), log=self.log)
+        return trial.suggest_categorical(key, list(self.choices))
+
+
+class ModelAdapter(ABC):
+    """One model family.
+
+    Class data: ``name`` (registry key), ``preprocessing`` ("tree", "linear" or "none": the
+    :class:`~mlpilot.models.features.FeaturePipeline` mode it needs), ``relative_cost`` (rough
+    fit cost against LightGBM = 1.0) and ``file_suffix`` (extension of its dumped model).
+
+    Subclasses implement :meth:`fit`, :meth:`predict`, :meth:`dump` and :meth:`load`, and
+    declare :meth:`space` and :meth:`default_params` as data.
+    """
+
+    name: ClassVar[str]
+    preprocessing: ClassVar[str]
+    relative_cost: ClassVar[float]
+    file_suffix: ClassVar[str]
+
+    def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
+        """Every parameter the family's ``fit`` reads, at sensible defaults."""
+        return {}
+
+    def space(self, task: Task, n_rows: int) -> Sequence[Param]:
+        """The searchable parameters (defaults must lie inside them)."""
+        return ()
+
+    def search_space(self, trial: optuna.Trial, task: Task, n_rows: int) -> dict[str, Any]:
+        """Suggest the family's parameters on ``trial`` (namespaced); return the plain dict."""
+        params = self.default_params(task, n_rows)
+        for param in self.space(task, n_rows):
+            params[param.name] = param.suggest(trial, self.name)
+        return params
+
+    @abstractmethod
+    def fit(self, X: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None,
+            params: dict[str, Any], seed: int, n_threads: int,
+            categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
+            y_valid: np.ndarray | None = None, deadline: float | None = None) -> Any:
+        """Fit on the feature matrix; stop at the monotonic ``deadline`` with the model so far.
+
+        ``y`` is int-encoded 0..k-1 for classification, float for regression.
+        """
+
+    @abstractmethod
+    def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:
+        """(n, k) probabilities for classification (k = 2 for binary), (n,) for regression."""
+
+    @abstractmethod
+    def dump(self, model: Any) -> bytes:
+        """The model as bytes that load without executing code."""
+
+    @abstractmethod
+    def load(self, data: bytes) -> Any:
+        """The inverse of :meth:`dump`."""
+
+
+def past(deadline: float | None) -> bool:
+    """Whether the monotonic ``deadline`` has passed (never, when it is None)."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def proba_columns(proba: np.ndarray, classes: np.ndarray, n_classes: int | None) -> np.ndarray:
+    """Place a model's per-class columns at their class index (absent classes get 0)."""
+    width = max(int(n_classes or 0), int(classes.max()) + 1, 2)
+    out = np.zeros((proba.shape[0], width), dtype=np.float64)
+    out[:, classes.astype(int)] = proba
+    return out
+
+
+def skops_dump(model: Any) -> bytes:
+    """A scikit-learn model as canonical skops bytes (never pickle): same model, same bytes.
+
+    skops names objects by their memory address and stamps zip entries with the current time;
+    both are replaced by stable values (ids renumbered in order of appearance, fixed
+    timestamps, sorted entries), which skops loads unchanged.
+    """
+    import skops.io as sio
+
+    raw = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
+    schema = json.loads(raw.read("schema.json"))
+    ids: dict[int, int] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__id__" in node:
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids))
+            if isinstance(node.get("file"), str) and node["file"].endswith(".npy"):
+                old = int(node["file"][:-4])
+                node["file"] = f"{ids.setdefault(old, len(ids))}.npy"
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list):
+            for value in node:
+                renumber(value)
+
+    renumber(schema)
+    entries = {"schema.json": json.dumps(schema, indent=1, sort_keys=False).encode("utf-8")}
+    for name in raw.namelist():
+        if name.endswith(".npy"):
+            entries[f"{ids[int(name[:-4])]}.npy"] = raw.read(name)
+    return deterministic_zip(entries, compress=False)
+
+
+def deterministic_zip(entries: dict[str, bytes], *, compress: bool = True) -> bytes:
+    """A zip of ``entries`` with sorted names and fixed (1980-01-01) timestamps."""
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, entries[name])
+    return buffer.getvalue()
+
+
+def skops_load(data: bytes, allowed: Sequence[str]) -> Any:
+    """Load skops bytes, trusting only the exact ``allowed`` type names.
+
+    Raises:
+        IntegrityError: the bytes name a type outside ``allowed`` (possible tampering).
+    """
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise IntegrityError("the model file cannot be read", found=str(exc),
+                             fix="re-create the artifact; it was modified or corrupted") from exc
+    unexpected = sorted(set(untrusted) - set(allowed))
+    if unexpected:
+        raise IntegrityError(
+            "the model file names types mlpilot does not trust",
+            expected="only " + ", ".join(sorted(allowed)),
+            found=", ".join(unexpected),
+            fix="re-create the artifact from its run; it may have been tampered with",
+        )
+    return sio.loads(data, trusted=list(untrusted))

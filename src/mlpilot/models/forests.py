@@ -1,0 +1,135 @@
+"""Random forests and extra trees (scikit-learn), grown in chunks until done or the deadline.
+
+Both read "tree" features: scikit-learn trees handle NaN natively, and categorical codes act as
+ordered numbers. Chunks are sized from the measured time per tree so the last one ends near
+the deadline.
+
+Example:
+    >>> import numpy as np
+    >>> from mlpilot.core.config import Task
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 2)); y = X[:, 0] * 2.0
+    >>> adapter = ExtraTreesAdapter()
+    >>> params = {**adapter.default_params(Task.REGRESSION, 100), "n_estimators": 10}
+    >>> model = adapter.fit(X, y, task=Task.REGRESSION, n_classes=None, params=params, seed=0,
+    ...                     n_threads=1)
+    >>> len(model.estimators_), adapter.predict(model, X[:4], Task.REGRESSION).shape
+    (10, (4,))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+
+from mlpilot.core.config import Task
+from mlpilot.models.base import ModelAdapter, Param, past, proba_columns, skops_dump, skops_load
+
+FIRST_CHUNK = 8
+MAX_CHUNK = 50
+
+DEFAULTS: dict[str, Any] = {
+    "n_estimators": 300,
+    "max_features": 0.5,
+    "min_samples_leaf": 2,
+    "max_depth": 0,  # 0 means unlimited (Optuna-friendly)
+}
+
+SPACE: tuple[Param, ...] = (
+    Param("n_estimators", "int", 50, 500, log=True),
+    Param("max_features", "float", 0.1, 1.0),
+    Param("min_samples_leaf", "int", 1, 50, log=True),
+)
+
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.ensemble._forest.ExtraTreesRegressor",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.tree._classes.ExtraTreeClassifier",
+    "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.tree._tree.Tree",
+)
+
+
+class _ForestAdapter(ModelAdapter):
+    """Shared fitting for the two scikit-learn forest families."""
+
+    preprocessing: ClassVar[str] = "tree"
+    file_suffix: ClassVar[str] = "skops"
+    classifier: ClassVar[type]
+    regressor: ClassVar[type]
+
+    def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
+        return dict(DEFAULTS)
+
+    def space(self, task: Task, n_rows: int) -> Sequence[Param]:
+        return SPACE
+
+    def fit(self, X: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None,
+            params: dict[str, Any], seed: int, n_threads: int,
+            categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
+            y_valid: np.ndarray | None = None, deadline: float | None = None) -> Any:
+        total = max(1, int(params.get("n_estimators", DEFAULTS["n_estimators"])))
+        depth = int(params.get("max_depth", 0))
+        cls = self.classifier if task.is_classification else self.regressor
+        model = cls(
+            n_estimators=min(FIRST_CHUNK, total),
+            max_features=float(params.get("max_features", DEFAULTS["max_features"])),
+            min_samples_leaf=int(params.get("min_samples_leaf", DEFAULTS["min_samples_leaf"])),
+            max_depth=depth or None,
+            n_jobs=int(n_threads),
+            random_state=int(seed),
+            warm_start=True,
+        )
+        while True:
+            started = time.monotonic()
+            grown = len(getattr(model, "estimators_", ()))
+            model.fit(X, y)
+            if model.n_estimators >= total or past(deadline):
+                break
+            per_tree = (time.monotonic() - started) / max(1, model.n_estimators - grown)
+            room = MAX_CHUNK if deadline is None else (deadline - time.monotonic()) / 3.0
+            chunk = int(min(MAX_CHUNK, max(1, room / max(per_tree, 1e-6))))
+            model.n_estimators = min(total, model.n_estimators + chunk)
+        return model
+
+    def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:
+        if not task.is_classification:
+            return np.asarray(model.predict(X), dtype=np.float64)
+        return proba_columns(model.predict_proba(X), np.asarray(model.classes_), None)
+
+    def dump(self, model: Any) -> bytes:
+        return skops_dump(model)
+
+    def load(self, data: bytes) -> Any:
+        return skops_load(data, TRUSTED_TYPES)
+
+
+class RandomForestAdapter(_ForestAdapter):
+    """``RandomForestClassifier`` / ``RandomForestRegressor``."""
+
+    name: ClassVar[str] = "random_forest"
+    relative_cost: ClassVar[float] = 2.0
+    classifier: ClassVar[type] = RandomForestClassifier
+    regressor: ClassVar[type] = RandomForestRegressor
+
+
+class ExtraTreesAdapter(_ForestAdapter):
+    """``ExtraTreesClassifier`` / ``ExtraTreesRegressor``."""
+
+    name: ClassVar[str] = "extra_trees"
+    relative_cost: ClassVar[float] = 1.2
+    classifier: ClassVar[type] = ExtraTreesClassifier
+    regressor: ClassVar[type] = ExtraTreesRegressor

@@ -1,0 +1,270 @@
+"""The deployable Predictor: schema, fitted features, model(s), weights, threshold, versions.
+
+``predict``/``predict_proba``/``predict_frame`` are all a caller needs; online, batch and notebook
+use the same object, so training and serving cannot preprocess differently. ``to_bytes`` writes a
+deterministic zip (fixed timestamps, sorted entries) of JSON, native LightGBM text and skops
+files; ``from_bytes`` checks sha256 before reading anything and never unpickles.
+
+Example:
+    >>> import pandas as pd
+    >>> from mlpilot.core.config import Task
+    >>> from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
+    >>> schema = Schema(columns=(ColumnSchema("x", ColumnKind.NUMERIC, "float64", False),
+    ...                          ColumnSchema("y", ColumnKind.CATEGORICAL, "str", False)),
+    ...                 target="y")
+    >>> train = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    >>> member = fit_member("baseline", train, [0, 1, 1, 1], schema=schema, task=Task.BINARY,
+    ...                     n_classes=2, params={}, seed=0, n_threads=1)
+    >>> predictor = Predictor(schema, Task.BINARY, ["no", "yes"], [member])
+    >>> predictor.predict_frame(pd.DataFrame({"x": [5.0]}))
+      prediction  proba_no  proba_yes
+    0        yes      0.25       0.75
+    >>> again = Predictor.from_bytes(predictor.to_bytes())
+    >>> again.to_bytes() == predictor.to_bytes(), again.threshold
+    (True, 0.5)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlpilot.core.config import Task
+from mlpilot.core.errors import ConfigError, IntegrityError
+from mlpilot.core.hashing import canonical_json, sha256_bytes
+from mlpilot.data import schema as data_schema
+from mlpilot.data.schema import Schema
+from mlpilot.models.base import deterministic_zip
+from mlpilot.models.features import FeaturePipeline
+from mlpilot.models.registry import get_adapter
+
+FORMAT_VERSION = 1
+_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn",
+             "lightgbm": "lightgbm", "skops": "skops", "mlpilot": "mlpilot"}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a Predictor depends on."""
+    versions = {"python": platform.python_version()}
+    for key, dist in _PACKAGES.items():
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = "unknown"
+    return versions
+
+
+@dataclass(frozen=True, eq=False)
+class Member:
+    """One fitted model with its feature pipeline (None for families that read no features)."""
+
+    family: str
+    features: FeaturePipeline | None
+    model: Any
+    weight: float = 1.0
+
+
+def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Schema, task: Task,
+               n_classes: int | None, params: dict[str, Any], seed: int, n_threads: int,
+               valid_X: pd.DataFrame | None = None, valid_y: Any = None,
+               deadline: float | None = None, features: FeaturePipeline | None = None,
+               weight: float = 1.0) -> Member:
+    """Fit the features (unless given already fitted) and a model of ``family``: one Member."""
+    adapter = get_adapter(family)
+    if adapter.preprocessing == "none":
+        features = None
+        matrix, valid_matrix = np.zeros((len(train_X), 0)), None
+    else:
+        if features is None:
+            features = FeaturePipeline(adapter.preprocessing).fit(train_X, schema)
+        matrix = features.transform(train_X)
+        valid_matrix = features.transform(valid_X) if valid_X is not None else None
+    model = adapter.fit(
+        matrix, np.asarray(train_y), task=task, n_classes=n_classes, params=params, seed=seed,
+        n_threads=n_threads,
+        categorical_indices=features.categorical_indices_ if features is not None else (),
+        X_valid=valid_matrix, y_valid=None if valid_y is None else np.asarray(valid_y),
+        deadline=deadline,
+    )
+    return Member(family, features, model, weight)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True, eq=False)
+class Predictor:
+    """A deployable model bundle.
+
+    Args:
+        schema: the training schema; inputs are validated against it.
+        task: binary, multiclass or regression.
+        classes: original label values (index i = encoded class i), None for regression.
+        members: fitted members whose predictions are averaged with their weights.
+        threshold: binary only: predict ``classes[1]`` when its probability >= threshold
+            (0.5 when not given).
+        versions: library versions the bundle was built with (the current ones by default).
+    """
+
+    schema: Schema
+    task: Task
+    classes: list[Any] | None
+    members: Sequence[Member]
+    threshold: float | None = None
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    def __post_init__(self) -> None:
+        classes = None if self.classes is None else [_plain(c) for c in self.classes]
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "members", tuple(self.members))
+        object.__setattr__(self, "task", Task(self.task))
+        if self.task is Task.BINARY and self.threshold is None:
+            object.__setattr__(self, "threshold", 0.5)
+        if not self.members:
+            raise ConfigError("a Predictor needs at least one member", found="no members",
+                              fix="pass the fitted member(s)")
+        if self.task.is_classification and (classes is None or len(classes) < 2):
+            raise ConfigError("a classification Predictor needs its class labels",
+                              expected="two or more classes", found=repr(classes),
+                              fix="pass classes=[...] in encoded order")
+
+    # ------------------------------------------------------------- predicting
+    def _combined(self, df: pd.DataFrame) -> np.ndarray:
+        frame = data_schema.validate_prediction_input(df, self.schema)
+        total_weight = float(sum(m.weight for m in self.members))
+        combined: np.ndarray | None = None
+        for member in self.members:
+            adapter = get_adapter(member.family)
+            if member.features is None:
+                matrix = np.zeros((len(frame), 0))
+            else:
+                matrix = member.features.transform(frame)
+            part = adapter.predict(member.model, matrix, self.task)
+            if self.task.is_classification:
+                part = _pad(part, len(self.classes or ()))
+            part = part * (member.weight / total_weight)
+            combined = part if combined is None else combined + part
+        assert combined is not None
+        return combined
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        """(n, k) class probabilities, columns in the order of ``classes``."""
+        if not self.task.is_classification:
+            raise ConfigError("predict_proba needs a classification model",
+                              found=f"a {self.task} model", fix="call predict(df) instead")
+        return self._combined(df)
+
+    def _labels(self, proba: np.ndarray) -> np.ndarray:
+        labels = np.asarray(self.classes, dtype=object)
+        if self.task is Task.BINARY:
+            index = (proba[:, 1] >= float(self.threshold or 0.5)).astype(int)
+        else:
+            index = np.argmax(proba, axis=1)
+        return np.asarray(labels[index].tolist())
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Labels in the original class values, or float predictions for regression."""
+        combined = self._combined(df)
+        if not self.task.is_classification:
+            return combined.astype(np.float64)
+        return self._labels(combined)
+
+    def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """One row per input row: ``prediction``, then ``proba_<class>`` per class."""
+        combined = self._combined(df)
+        if not self.task.is_classification:
+            return pd.DataFrame({"prediction": combined.astype(np.float64)})
+        columns: dict[str, Any] = {"prediction": self._labels(combined)}
+        for i, cls in enumerate(self.classes or ()):
+            columns[f"proba_{cls}"] = combined[:, i]
+        return pd.DataFrame(columns)
+
+    # ------------------------------------------------------------- persisting
+    def to_bytes(self) -> bytes:
+        """Deterministic zip: ``predictor.json``, then a features and a model file per member."""
+        files: dict[str, bytes] = {}
+        members = []
+        for i, member in enumerate(self.members):
+            adapter = get_adapter(member.family)
+            entry: dict[str, Any] = {"family": member.family, "weight": float(member.weight),
+                                     "features": None,
+                                     "model": f"member-{i}.model.{adapter.file_suffix}"}
+            if member.features is not None:
+                entry["features"] = f"member-{i}.features.json"
+                files[entry["features"]] = canonical_json(member.features.to_dict())
+            files[entry["model"]] = adapter.dump(member.model)
+            members.append(entry)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "schema": self.schema.to_dict(),
+            "task": str(self.task),
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "members": members,
+            "versions": dict(self.versions),
+            "files": {name: sha256_bytes(data) for name, data in files.items()},
+        }
+        files["predictor.json"] = json.dumps(manifest, sort_keys=True, indent=1,
+                                             allow_nan=False).encode("utf-8")
+        return deterministic_zip(files)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, expected_sha256: str | None = None) -> Predictor:
+        """Load a Predictor from :meth:`to_bytes` output, verifying integrity first.
+
+        Raises:
+            IntegrityError: the sha256 differs from ``expected_sha256``, or the archive or one
+                of its files is damaged.
+        """
+        if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
+            raise _damaged(f"sha256 {sha256_bytes(data)[:12]}... instead of "
+                           f"{expected_sha256[:12]}...")
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                files = {name: archive.read(name) for name in archive.namelist()}
+            manifest = json.loads(files["predictor.json"])
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise _damaged(f"an unreadable archive ({exc})") from exc
+        if manifest.get("format") != FORMAT_VERSION:
+            raise ConfigError("unsupported Predictor format", expected=f"format {FORMAT_VERSION}",
+                              found=str(manifest.get("format")),
+                              fix="load it with the mlpilot version that saved it")
+        for name, digest in manifest["files"].items():
+            if name not in files or sha256_bytes(files[name]) != digest:
+                raise _damaged(f"file {name!r} does not match its recorded sha256")
+        members = []
+        for entry in manifest["members"]:
+            features = None
+            if entry["features"] is not None:
+                features = FeaturePipeline.from_dict(json.loads(files[entry["features"]]))
+            model = get_adapter(entry["family"]).load(files[entry["model"]])
+            members.append(Member(entry["family"], features, model, float(entry["weight"])))
+        return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
+                   classes=manifest["classes"], members=members,
+                   threshold=manifest["threshold"], versions=manifest["versions"])
+
+
+def _damaged(found: str) -> IntegrityError:
+    return IntegrityError(
+        "the model artifact was modified or corrupted",
+        expected="the exact bytes that were saved",
+        found=found,
+        fix="do not use this copy; fetch the artifact again from the workspace or re-run "
+            "training to re-create it",
+    )
+
+
+def _pad(proba: np.ndarray, k: int) -> np.ndarray:
+    if proba.shape[1] >= k:
+        return proba[:, :k]
+    return np.column_stack([proba, np.zeros((proba.shape[0], k - proba.shape[1]))])

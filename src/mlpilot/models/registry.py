@@ -1,0 +1,40 @@
+"""Model families by name.
+
+Example:
+    >>> sorted(FAMILIES)
+    ['baseline', 'extra_trees', 'lightgbm', 'linear', 'random_forest']
+    >>> get_adapter("lightgbm").preprocessing
+    'tree'
+"""
+
+from __future__ import annotations
+
+from mlpilot.core.errors import ConfigError
+from mlpilot.models.base import ModelAdapter
+from mlpilot.models.baseline import BaselineAdapter
+from mlpilot.models.forests import ExtraTreesAdapter, RandomForestAdapter
+from mlpilot.models.lightgbm import LightGBMAdapter
+from mlpilot.models.linear import LinearAdapter
+
+FAMILIES: dict[str, type[ModelAdapter]] = {
+    cls.name: cls
+    for cls in (BaselineAdapter, LinearAdapter, LightGBMAdapter, ExtraTreesAdapter,
+                RandomForestAdapter)
+}
+
+
+def get_adapter(name: str) -> ModelAdapter:
+    """A (stateless) adapter instance for the family ``name``.
+
+    Raises:
+        ConfigError: ``name`` is not a known family.
+    """
+    try:
+        return FAMILIES[name]()
+    except KeyError:
+        raise ConfigError(
+            f"unknown model family {name!r}",
+            expected="one of " + ", ".join(sorted(FAMILIES)),
+            found=repr(name),
+            fix="choose a family from the list",
+        ) from None
