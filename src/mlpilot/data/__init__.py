@@ -1,1 +1,2 @@
-"""Data: reading sources, schema inference and checks, profiling, task detection, splitting. Pure."""
+"""Data: reading sources, schema inference and checks, profiling, task detection and
+splitting. Pure."""

@@ -10,16 +10,39 @@ Example:
     ('age', 'city')
     >>> Schema.from_dict(s.to_dict()) == s
     True
+
+Schemas are usually inferred from the training table, and prediction input is checked against
+them:
+
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"age": [31, 45, 27], "city": ["Boston", "Lyon", None],
+    ...                       "churn": [True, False, True]})
+    >>> schema = infer_schema(train, target="churn")
+    >>> [(c.name, str(c.kind)) for c in schema.columns]
+    [('age', 'integer'), ('city', 'categorical'), ('churn', 'boolean')]
+    >>> validate_prediction_input(pd.DataFrame({"city": ["Paris"], "age": ["52"]}), schema)
+       age   city
+    0   52  Paris
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from mlpilot.core.errors import SchemaError
+import numpy as np
+import pandas as pd
+
+from mlpilot.core.errors import DataError, SchemaError
 from mlpilot.core.hashing import hash_json
+from mlpilot.data import _values as values
+
+MAX_CATEGORIES = 1000
+MIN_ROWS_FOR_IDENTIFIER = 50
+TEXT_MEAN_LENGTH = 50
 
 
 class ColumnKind(StrEnum):
@@ -126,3 +149,199 @@ class Schema:
     @property
     def hash(self) -> str:
         return hash_json(self.to_dict())
+
+
+# --- inference ----------------------------------------------------------------------------
+
+
+def closest_names(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Column names that look like ``name`` (typos, case), best first."""
+    cands = [str(c) for c in candidates]
+    lowered = {c.lower(): c for c in cands}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def unknown_column_error(role: str, name: str, columns: Sequence[str]) -> DataError:
+    """A DataError for a role (target, time column, ...) naming a column the table lacks."""
+    close = closest_names(name, columns)
+    shown = ", ".join(str(c) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
+    fix = (f"did you mean {' or '.join(repr(c) for c in close)}? Pass that name"
+           if close else "pass one of the table's column names")
+    return DataError(f"{role} {name!r} is not a column of the table",
+                     expected="a column of the table", found=f"columns: {shown}", fix=fix)
+
+
+def _is_id_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "id" or lowered.endswith("_id")
+
+
+def _bounds(series: pd.Series) -> tuple[float | None, float | None]:
+    arr = series.to_numpy(dtype="float64", na_value=np.nan)
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        return None, None
+    return float(finite.min()), float(finite.max())
+
+
+def _categories(series: pd.Series, n_unique: int) -> tuple[str, ...] | None:
+    if n_unique > MAX_CATEGORIES:
+        return None
+    distinct = pd.Series(series.dropna().unique()).astype("str")
+    return tuple(sorted(set(distinct.tolist())))
+
+
+def _infer_column(series: pd.Series, name: str, *, is_target: bool,
+                  n_rows: int) -> ColumnSchema:
+    dtype = str(series.dtype)
+    nullable = bool(series.isna().any())
+    unique_per_row = n_rows >= MIN_ROWS_FOR_IDENTIFIER and not nullable
+    if values.is_boolean(series):
+        return ColumnSchema(name, ColumnKind.BOOLEAN, dtype, nullable)
+    if values.is_datetime(series):
+        return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable)
+    if values.is_number(series):
+        is_int = values.is_integer(series)
+        if (is_int and not is_target and _is_id_name(name) and unique_per_row
+                and series.nunique() == n_rows):
+            return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, nullable)
+        low, high = _bounds(series)
+        kind = ColumnKind.INTEGER if is_int else ColumnKind.NUMERIC
+        return ColumnSchema(name, kind, dtype, nullable, minimum=low, maximum=high)
+    if values.looks_like_dates(series):
+        return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable)
+    n_unique = int(series.nunique())
+    n_present = int(series.notna().sum())
+    if not is_target and n_present:
+        text = series.dropna().astype("str")
+        if text.str.len().mean() > TEXT_MEAN_LENGTH and n_unique > 0.5 * n_present:
+            return ColumnSchema(name, ColumnKind.TEXT, dtype, nullable)
+        if unique_per_row and n_unique == n_rows:
+            return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, nullable)
+    return ColumnSchema(name, ColumnKind.CATEGORICAL, dtype, nullable,
+                        categories=_categories(series, n_unique))
+
+
+def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = None,
+                 id_columns: Sequence[str] = ()) -> Schema:
+    """Infer each column's kind and domain from a training table.
+
+    Args:
+        df: the training table.
+        target: the column to predict.
+        time_column: a datetime column that orders the rows (used for time-ordered splits).
+        id_columns: columns that identify rows; kept in the schema as identifiers, never used
+            as features.
+
+    Raises:
+        DataError: a named column is missing, or the time column does not hold dates.
+    """
+    columns = [str(c) for c in df.columns]
+    for role, name in [("target column", target), ("time column", time_column),
+                       *(("id column", c) for c in id_columns)]:
+        if name is not None and name not in columns:
+            raise unknown_column_error(role, name, columns)
+    n_rows = len(df)
+    specs = []
+    for name in columns:
+        spec = _infer_column(df[name], name, is_target=name == target, n_rows=n_rows)
+        if name in id_columns and name != target:
+            spec = replace(spec, kind=ColumnKind.IDENTIFIER, categories=None,
+                           minimum=None, maximum=None)
+        specs.append(spec)
+    schema = Schema(columns=tuple(specs), target=target, time_column=time_column,
+                    id_columns=tuple(id_columns))
+    if time_column is not None and schema.column(time_column).kind is not ColumnKind.DATETIME:
+        example = df[time_column].dropna()
+        raise DataError(
+            f"time column {time_column!r} does not hold dates or times",
+            expected="a datetime column, or text like '2013-01-01 05:00:00'",
+            found=f"dtype {df[time_column].dtype}"
+            + (f", e.g. {example.iloc[0]!r}" if len(example) else ", all values missing"),
+            fix="pass a column of timestamps as the time column, or leave it out",
+        )
+    return schema
+
+
+# --- prediction input ---------------------------------------------------------------------
+
+
+def _coerce(series: pd.Series, spec: ColumnSchema) -> tuple[pd.Series, pd.Series]:
+    kind = spec.kind
+    if kind is ColumnKind.NUMERIC:
+        return values.coerce_numeric(series)
+    if kind is ColumnKind.INTEGER:
+        return values.coerce_numeric(series, integer=True, dtype=spec.dtype)
+    if kind is ColumnKind.BOOLEAN:
+        return values.coerce_boolean(series)
+    if kind is ColumnKind.DATETIME:
+        return values.coerce_datetime(series, spec.dtype)
+    out, bad = values.coerce_text(series)
+    if spec.dtype in ("str", "string"):
+        out = out.astype(spec.dtype)
+    return out, bad
+
+
+_KIND_WORDS = {
+    ColumnKind.NUMERIC: "numbers",
+    ColumnKind.INTEGER: "whole numbers",
+    ColumnKind.BOOLEAN: "booleans (true/false, 1/0)",
+    ColumnKind.DATETIME: "dates or times",
+}
+
+
+def validate_prediction_input(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Check a frame sent for prediction and return its feature columns in training order.
+
+    Values are coerced to the trained types: numbers from numeric strings, booleans from
+    true/false/1/0, datetimes from date strings, categories as strings (unseen categories pass
+    through; the model handles them). The target and unknown columns are dropped.
+
+    Raises:
+        SchemaError: the frame is empty, or feature columns are missing, or values cannot be
+            read as their trained type. Every problem is listed at once.
+    """
+    features = schema.features
+    if not isinstance(df, pd.DataFrame) or len(df) == 0 or df.shape[1] == 0:
+        raise SchemaError(
+            "the input has no rows to predict",
+            expected=f"at least one row with the {len(features)} feature columns",
+            found="an empty table" if isinstance(df, pd.DataFrame) else type(df).__name__,
+            fix="send one or more rows",
+        )
+    present = {str(c) for c in df.columns}
+    missing = [c.name for c in features if c.name not in present]
+    frame = df.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    out: dict[str, pd.Series] = {}
+    wrong: list[str] = []
+    for spec in features:
+        if spec.name in missing:
+            continue
+        series = frame[spec.name]
+        if isinstance(series, pd.DataFrame):
+            wrong.append(f"column {spec.name!r} appears more than once")
+            continue
+        coerced, bad = _coerce(series, spec)
+        if bad.any():
+            position = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+            wrong.append(f"column {spec.name!r} expects {_KIND_WORDS[spec.kind]} but row "
+                         f"{position} has {series.iloc[position]!r} "
+                         f"({int(bad.sum())} bad value{'s' if bad.sum() > 1 else ''})")
+        out[spec.name] = coerced
+    if missing or wrong:
+        problems = []
+        if missing:
+            problems.append("missing " + ", ".join(repr(m) for m in missing))
+        problems.extend(wrong)
+        shown = ", ".join(c.name for c in features[:20]) + (" ..." if len(features) > 20 else "")
+        raise SchemaError(
+            "the input does not match the training schema: " + "; ".join(problems),
+            expected=f"the {len(features)} feature columns the model was trained on: {shown}",
+            found=f"{df.shape[1]} columns: " + ", ".join(sorted(present)[:20])
+            + (" ..." if len(present) > 20 else ""),
+            fix="send every training column with values of the trained kind "
+            "(see `mlpilot project show NAME`)",
+        )
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), columns=list(schema.feature_columns))

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, thresholds, slices and fairness, explanations, champion comparison."""
