@@ -53,13 +53,18 @@ def get_project(session: Session, name: str) -> ProjectRow:
     return row
 
 
-def add_project(session: Session, name: str, config: dict[str, Any], proposed: dict[str, Any],
-                actor: str) -> ProjectRow:
+def check_name_free(session: Session, name: str) -> None:
+    """Raise ConflictError when a project called ``name`` exists."""
     if find_project(session, name) is not None:
         raise ConflictError(
             f"a project named {name!r} already exists",
             fix=f"choose another name, or use the existing one (`mlpilot project show {name}`)",
         )
+
+
+def add_project(session: Session, name: str, config: dict[str, Any], proposed: dict[str, Any],
+                actor: str) -> ProjectRow:
+    check_name_free(session, name)
     row = ProjectRow(name=name, config_json=dumps(config), proposed_budget_json=dumps(proposed),
                      created_at=utcnow(), created_by=actor)
     session.add(row)

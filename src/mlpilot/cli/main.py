@@ -1,0 +1,105 @@
+"""The `mlpilot` command: one Typer app with a sub-app per noun.
+
+Every failure prints one paragraph (what was wrong, what was expected, the fix) on stderr and
+exits non-zero; no traceback reaches the user for an error mlpilot anticipated.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from mlpilot.cli import demo as demo_module
+from mlpilot.cli import models, project, runs
+from mlpilot.cli.context import open_workspace
+from mlpilot.cli.output import console, print_error, print_json
+from mlpilot.cli.runs import print_leaderboard
+from mlpilot.core.errors import MlpilotError
+
+app = typer.Typer(
+    name="mlpilot",
+    help="A tabular machine-learning project on autopilot. Start with `mlpilot demo`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(project.app, name="project")
+app.add_typer(runs.app, name="run")
+app.add_typer(models.app, name="model")
+app.command("demo")(demo_module.demo)
+
+
+@app.command("leaderboard")
+def leaderboard(name: str = typer.Argument(..., help="Project name."),
+                run_id: str = typer.Option(None, "--run", help="Run id (default: latest)."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the trials of a run, best validation score first (baseline included).
+
+    Example: mlpilot leaderboard flights
+    """
+    proj = open_workspace().project(name)
+    if as_json:
+        print_json([t.to_dict() for t in proj.leaderboard(run_id)])
+        return
+    print_leaderboard(proj, run_id)
+
+
+@app.command("predict")
+def predict(name: str = typer.Argument(..., help="Project name."),
+            input_path: Path = typer.Option(..., "--input", help="CSV or Parquet to score."),
+            output: Path = typer.Option(..., "--output", help="Where to write (.csv/.parquet)."),
+            version: int = typer.Option(None, "--version", help="Model version (default: "
+                                                                "champion).")) -> None:
+    """Score a file with the champion: one output row per input row, in order.
+
+    Example: mlpilot predict flights --input new.csv --output preds.csv
+    """
+    result = open_workspace().project(name).predict_file(input_path, output, version)
+    console.print(f"Wrote {result.rows:,} predictions to {result.output}")
+
+
+@app.command("serve")
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
+          port: int = typer.Option(8000, "--port", help="Port to listen on.")) -> None:
+    """Serve every project's champion over REST (OpenAPI docs at /docs).
+
+    Example: mlpilot serve --port 8000, then POST /v1/projects/flights/predict
+    """
+    import uvicorn
+
+    from mlpilot.server.app import create_app
+
+    console.print(f"Serving workspace {open_workspace().home} at http://{host}:{port} "
+                  f"(docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turn anticipated errors into one clear paragraph."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="mlpilot", standalone_mode=False)
+    except MlpilotError as exc:
+        print_error(exc.message)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print_error("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+def entrypoint() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

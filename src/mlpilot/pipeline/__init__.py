@@ -1,0 +1,1 @@
+"""Pipeline: where data, models, search, evaluation and the store meet."""

@@ -1,0 +1,270 @@
+"""One execution of the pipeline: split, search, evaluate, register, promote.
+
+The run's wall time, from start to registered model, stays inside the approved budget: the
+search gets what remains after a reserve for evaluation and registration.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlpilot.core.budget import Budget, BudgetSpec
+from mlpilot.core.config import ProjectConfig, Task
+from mlpilot.core.errors import ApprovalError, DataError
+from mlpilot.data.schema import Schema, validate_prediction_input
+from mlpilot.data.sources import parquet_bytes_to_table
+from mlpilot.data.split import make_split
+from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
+from mlpilot.models.predictor import Predictor
+from mlpilot.pipeline.environment import capture_environment
+from mlpilot.pipeline.observer import RunObserver, SilentObserver
+from mlpilot.pipeline.registry import load_predictor, move_champion
+from mlpilot.search.study import SearchResult, TrialResult, run_search
+from mlpilot.store import repositories as repo
+from mlpilot.store.audit import append_event, current_actor, utcnow
+from mlpilot.store.handle import StoreHandle
+from mlpilot.store.tables import ProjectRow
+
+#: seconds kept back from the search for evaluation and registration
+RESERVE_FRACTION = 0.06
+RESERVE_MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run produced."""
+
+    run_id: str
+    model_version: int
+    promoted: bool
+    promotion_reason: str
+    test_metrics: dict[str, float]
+    baseline_test_metrics: dict[str, float]
+    seconds: float
+    first_trial_seconds: float | None
+
+
+def encode_target(y: pd.Series, task: Task) -> tuple[np.ndarray, list[Any] | None]:
+    """Integer codes 0..k-1 and the class list for classification; floats for regression."""
+    if not task.is_classification:
+        return y.astype("float64").to_numpy(), None
+    values = y.to_numpy(dtype=object)
+    classes = sorted({v.item() if hasattr(v, "item") else v for v in values}, key=_class_key)
+    index = {c: i for i, c in enumerate(classes)}
+    codes = np.fromiter((index[v.item() if hasattr(v, "item") else v] for v in values),
+                        dtype=np.int64, count=len(values))
+    return codes, classes
+
+
+def _class_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int | float | bool) else (1, str(value))
+
+
+def require_approval(store: StoreHandle, project: ProjectRow) -> tuple[int, BudgetSpec]:
+    with store.transaction() as session:
+        approval = repo.latest_approval(session, project)
+    if approval is None:
+        proposed = json.loads(project.proposed_budget_json)
+        spec = BudgetSpec(**proposed)
+        raise ApprovalError(
+            f"project {project.name!r} has no approved budget, so the run cannot start",
+            expected="a budget approved by a person",
+            found=f"the proposal {spec.describe()}, not approved",
+            fix=f"approve it with `mlpilot project approve {project.name}` "
+            f"(or `--time 5m --cpus 2` to change it)",
+        )
+    return approval.id, BudgetSpec(**json.loads(approval.approved_json))
+
+
+def execute_run(
+    store: StoreHandle, project_name: str, *, max_trials: int | None = None,
+    observer: RunObserver | None = None,
+) -> RunOutcome:
+    """Run the whole pipeline for ``project_name`` inside its approved budget."""
+    observer = observer or SilentObserver()
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        dataset = repo.latest_dataset_version(session, project)
+    approval_id, spec = require_approval(store, project)
+    budget = Budget(spec.time_seconds)
+    config = ProjectConfig.from_dict(json.loads(project.config_json))
+    schema = Schema.from_dict(json.loads(dataset.schema_json))
+    run_id = uuid.uuid4().hex[:16]
+    manifest = {
+        "run_id": run_id,
+        "project": config.to_dict(),
+        "dataset": {"version": dataset.version, "sha256": dataset.sha256},
+        "schema_hash": dataset.schema_hash,
+        "budget": spec.to_dict(),
+        "max_trials": max_trials,
+        "seed": config.seed,
+        "environment": capture_environment(),
+    }
+    actor = current_actor()
+    with store.transaction() as session:
+        approval = session.get(repo.BudgetApprovalRow, approval_id)
+        run = repo.add_run(session, project, run_id=run_id, dataset=dataset, approval=approval,
+                           seed=config.seed, manifest=manifest)
+        append_event(session, "run.started", {"run_id": run_id, "budget": spec.to_dict(),
+                                              "max_trials": max_trials},
+                     project=project.name, actor=actor)
+    try:
+        outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
+                            max_trials, observer, actor)
+    except BaseException as exc:
+        with store.transaction() as session:
+            row = repo.get_run(session, run_id)
+            row.status = "failed"
+            row.finished_at = utcnow()
+            row.error = "".join(traceback.format_exception_only(exc)).strip()
+            append_event(session, "run.failed", {"run_id": run_id, "error": row.error},
+                         project=project.name, actor=actor)
+        raise
+    return outcome
+
+
+def _pipeline(
+    store: StoreHandle, project: ProjectRow, config: ProjectConfig, schema: Schema,
+    dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
+    observer: RunObserver, actor: str,
+) -> RunOutcome:
+    observer.stage("load", f"dataset v{dataset.version}")
+    frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
+    labelled = frame[frame[config.target].notna()].reset_index(drop=True)
+    dropped = len(frame) - len(labelled)
+
+    observer.stage("split", "stratified" if config.task.is_classification else "random")
+    split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
+                       time_column=config.time_column)
+    split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
+    split_info = {**split.to_dict(), "object": split_sha, "dropped_missing_target": dropped}
+    with store.transaction() as session:
+        row = repo.get_run(session, run_id)
+        row.split_hash = split.hash
+        row.split_json = repo.dumps(split_info)
+
+    y_all, classes = encode_target(labelled[config.target], config.task)
+    features = validate_prediction_input(labelled, schema)
+    parts = {name: (features.iloc[idx].reset_index(drop=True), y_all[idx])
+             for name, idx in (("train", split.train), ("valid", split.valid),
+                               ("test", split.test))}
+    metric = get_metric(config.metric, config.task)
+
+    reserve = max(RESERVE_MIN_SECONDS, spec.time_seconds * RESERVE_FRACTION)
+    search_budget = Budget(max(0.5, budget.remaining() - reserve))
+    observer.stage("search", f"{spec.describe()}")
+    first_trial: list[float] = []
+    best: list[float | None] = [None]
+    stored_trials: list[TrialResult] = []
+
+    def on_trial(result: TrialResult) -> None:
+        if result.state == "complete" and result.family != "baseline" and not first_trial:
+            first_trial.append(budget.elapsed())
+        if result.score is not None and (best[0] is None or (
+                result.score > best[0] if metric.greater_is_better else result.score < best[0])):
+            best[0] = result.score
+        stored_trials.append(result)
+        with store.transaction() as session:
+            run_row = repo.get_run(session, run_id)
+            repo.add_trial(session, run_row, number=result.number, family=result.family,
+                           params=result.params, seed=result.seed, state=result.state,
+                           score=result.score, fit_seconds=result.fit_seconds,
+                           predict_seconds_per_row=result.predict_seconds_per_row,
+                           model_size_bytes=result.model_size_bytes, error=result.error)
+        observer.trial(result, best[0], budget.remaining())
+
+    (train_X, train_y), (valid_X, valid_y), (test_X, test_y) = (
+        parts["train"], parts["valid"], parts["test"])
+    result: SearchResult = run_search(
+        train_X, train_y, valid_X, valid_y, schema=schema, task=config.task, classes=classes,
+        scorer=metric, budget=search_budget, seed=config.seed, n_threads=spec.cpus,
+        max_trials=max_trials, on_trial=on_trial)
+
+    observer.stage("evaluate", "untouched test rows")
+    test_metrics = evaluate(config.task, test_y, _raw_prediction(result.best, test_X),
+                            classes)
+    baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
+                                classes)
+
+    observer.stage("register", "model artifact and lineage")
+    artifact = result.best.to_bytes()
+    artifact_sha = store.objects.put(artifact)
+    best_trial = next(t for t in result.trials if t.number == result.best_number)
+    test_score = test_metrics[metric.name]
+    champion_score, reason = _champion_score(store, project, metric, config, test_X, test_y,
+                                             classes)
+    promote = champion_score is None or is_better(test_score, champion_score, metric)
+    if champion_score is not None:
+        reason = (f"{metric.name} {test_score:.5f} vs champion {champion_score:.5f} on this "
+                  f"run's test rows: {'better' if promote else 'not better'}")
+    lineage = {
+        "dataset": {"version": dataset.version, "sha256": dataset.sha256},
+        "schema_hash": schema.hash,
+        "split": {"hash": split.hash, "method": split.method, "object": split_sha},
+        "run_id": run_id,
+        "trial": {"number": best_trial.number, "family": best_trial.family,
+                  "params": best_trial.params, "seed": best_trial.seed},
+        "seed": config.seed,
+        "budget": spec.to_dict(),
+    }
+    seconds = budget.elapsed()
+    with store.transaction() as session:
+        model = repo.add_model_version(
+            session, project, artifact_sha256=artifact_sha, run_id=run_id,
+            trial_number=best_trial.number, family=best_trial.family, metric=metric.name,
+            test_score=test_score, metrics={"test": test_metrics, "baseline": baseline_metrics},
+            lineage=lineage)
+        append_event(session, "model.registered",
+                     {"version": model.version, "artifact_sha256": artifact_sha,
+                      "run_id": run_id, "test": test_metrics},
+                     project=project.name, actor=actor)
+        if promote:
+            move_champion(session, project, model.version, action="model.promoted",
+                          reason=reason, actor=actor)
+        row = repo.get_run(session, run_id)
+        row.status = "succeeded"
+        row.finished_at = utcnow()
+        row.model_version = model.version
+        row.first_trial_seconds = first_trial[0] if first_trial else None
+        append_event(session, "run.finished",
+                     {"run_id": run_id, "model_version": model.version,
+                      "seconds": round(seconds, 3), "trials": len(result.trials)},
+                     project=project.name, actor=actor)
+    return RunOutcome(run_id=run_id, model_version=model.version, promoted=promote,
+                      promotion_reason=reason, test_metrics=test_metrics,
+                      baseline_test_metrics=baseline_metrics, seconds=budget.elapsed(),
+                      first_trial_seconds=first_trial[0] if first_trial else None)
+
+
+def _raw_prediction(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
+    if predictor.task.is_classification:
+        return predictor.predict_proba(X)
+    return predictor.predict(X)
+
+
+def _champion_score(store: StoreHandle, project: ProjectRow, metric: Any,
+                    config: ProjectConfig, test_X: pd.DataFrame, test_y: np.ndarray,
+                    classes: list[Any] | None) -> tuple[float | None, str]:
+    """The current champion's score on this run's test rows (None when there is none)."""
+    with store.transaction() as session:
+        alias = repo.get_alias(session, project, "champion")
+        if alias is None:
+            return None, "first model of the project"
+        champion = repo.get_model_version(session, project, alias.model_version)
+    predictor = load_predictor(store, champion.artifact_sha256)
+    if predictor.classes != classes:
+        return None, (f"champion v{champion.version} was trained on other classes; "
+                      f"the new model replaces it")
+    try:
+        prediction = _raw_prediction(predictor, test_X)
+    except DataError as exc:
+        return None, f"champion v{champion.version} cannot score the new data: {exc.problem}"
+    return evaluate(config.task, test_y, prediction, classes)[metric.name], ""
+
