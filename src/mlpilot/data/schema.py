@@ -326,8 +326,10 @@ def validate_prediction_input(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         coerced, bad = _coerce(series, spec)
         if bad.any():
             position = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
+            example = series.iloc[position]
+            example = example.item() if isinstance(example, np.generic) else example
             wrong.append(f"column {spec.name!r} expects {_KIND_WORDS[spec.kind]} but row "
-                         f"{position} has {series.iloc[position]!r} "
+                         f"{position} has {example!r} "
                          f"({int(bad.sum())} bad value{'s' if bad.sum() > 1 else ''})")
         out[spec.name] = coerced
     if missing or wrong:

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import math
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,12 +113,13 @@ def _sizes(n: int, valid_fraction: float, test_fraction: float) -> tuple[int, in
             expected="valid_fraction + test_fraction < 1",
             found=f"{valid_fraction} + {test_fraction}", fix="use e.g. 0.15 and 0.15",
         )
-    n_test = round(n * test_fraction)
-    n_valid = round(n * valid_fraction)
-    n_train = n - n_valid - n_test
+    def counts(rows: int) -> tuple[int, int, int]:
+        n_test, n_valid = round(rows * test_fraction), round(rows * valid_fraction)
+        return rows - n_valid - n_test, n_valid, n_test
+
+    n_train, n_valid, n_test = counts(n)
     if min(n_train, n_valid, n_test) < 1:
-        smallest = min(valid_fraction, test_fraction, 1 - valid_fraction - test_fraction)
-        minimum = math.ceil(0.5 / smallest)
+        minimum = next(m for m in itertools.count(3) if min(counts(m)) >= 1)
         raise DataError(
             f"the table has too few rows ({n}) to split into train, validation and test",
             expected=f"at least {minimum} rows with these fractions",

@@ -1,0 +1,102 @@
+"""Splits: reproducible, stratified by class, ordered by time, refused when too small."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.config import Task
+from mlpilot.core.errors import ConfigError, DataError
+from mlpilot.data.split import Split, make_split
+
+
+def _partition(split: Split, n: int) -> None:
+    parts = np.concatenate([split.train, split.valid, split.test])
+    assert np.array_equal(np.sort(parts), np.arange(n))
+    for part in (split.train, split.valid, split.test):
+        assert part.dtype == np.int64 and np.all(np.diff(part) > 0)
+
+
+def test_stratified_split_keeps_the_class_balance(flights):
+    split = make_split(flights, target="delayed", task=Task.BINARY, seed=7)
+    assert split.method == "stratified"
+    _partition(split, len(flights))
+    assert split.to_dict()["counts"] == {"train": 35_000, "valid": 7_500, "test": 7_500}
+    overall = flights["delayed"].mean()
+    for part in (split.train, split.valid, split.test):
+        assert abs(flights["delayed"].iloc[part].mean() - overall) < 0.001
+
+
+def test_same_inputs_same_split(flights_small):
+    a = make_split(flights_small, target="delayed", task=Task.BINARY, seed=3)
+    b = make_split(flights_small.copy(), target="delayed", task=Task.BINARY, seed=3)
+    assert a == b and a.hash == b.hash
+    c = make_split(flights_small, target="delayed", task=Task.BINARY, seed=4)
+    assert c.hash != a.hash
+
+
+def test_time_ordered_split_tests_on_the_latest_rows(flights):
+    shuffled = flights.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    split = make_split(shuffled, target="delayed", task=Task.BINARY, seed=0,
+                       time_column="time_hour")
+    assert split.method == "time-ordered"
+    _partition(split, len(shuffled))
+    t = shuffled["time_hour"]
+    assert t.iloc[split.train].max() < t.iloc[split.valid].min()
+    assert t.iloc[split.valid].max() < t.iloc[split.test].min()
+    assert abs(split.test.size - 7_500) < 100
+
+
+def test_regression_split_is_shuffled(flights_small):
+    split = make_split(flights_small, target="distance", task=Task.REGRESSION, seed=1)
+    assert split.method == "random"
+    _partition(split, len(flights_small))
+    assert split.test.size == 300 and split.valid.size == 300
+    assert split.test.max() > 1000  # drawn from the whole table, not its tail
+
+
+def test_assignment_and_hash(flights_small):
+    split = make_split(flights_small, target="delayed", task=Task.BINARY, seed=0)
+    assignment = split.assignment()
+    assert assignment.dtype == np.int8
+    assert np.array_equal(np.flatnonzero(assignment == 2), split.test)
+    assert Split.from_assignment(assignment, split.method) == split
+    info = split.to_dict()
+    assert info["hash"] == split.hash and len(info["hash"]) == 64
+    assert "train" not in info  # counts only, not the arrays
+
+
+def test_too_few_rows(flights_small):
+    with pytest.raises(DataError, match=r"too few rows \(3\).*at least 4 rows"):
+        make_split(flights_small.iloc[:3], target="distance", task=Task.REGRESSION, seed=0)
+
+
+def test_class_too_small_to_stratify(flights_small):
+    df = flights_small.iloc[:40].copy()
+    df["delayed"] = 0
+    df.loc[0, "delayed"] = 1
+    with pytest.raises(DataError, match=r"every part holds every class"):
+        make_split(df, target="delayed", task=Task.BINARY, seed=0)
+
+
+def test_fractions_are_checked(flights_small):
+    with pytest.raises(ConfigError, match=r"leave no training rows"):
+        make_split(flights_small, target="delayed", task=Task.BINARY, seed=0,
+                   valid_fraction=0.5, test_fraction=0.5)
+    with pytest.raises(ConfigError, match=r"test_fraction must be between 0 and 1"):
+        make_split(flights_small, target="delayed", task=Task.BINARY, seed=0, test_fraction=0)
+
+
+def test_missing_target_values_are_refused(flights_small):
+    df = flights_small.astype({"delayed": "float64"})
+    df.loc[5, "delayed"] = np.nan
+    with pytest.raises(DataError, match=r"1 missing values.*drop_missing_target"):
+        make_split(df, target="delayed", task=Task.BINARY, seed=0)
+
+
+def test_missing_timestamps_are_refused(flights_small):
+    df = flights_small.copy()
+    df.loc[5, "time_hour"] = pd.NaT
+    with pytest.raises(DataError, match=r"'time_hour' has 1 missing values"):
+        make_split(df, target="delayed", task=Task.BINARY, seed=0, time_column="time_hour")
