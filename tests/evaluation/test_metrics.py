@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from mlpilot.core.config import Task
-from mlpilot.core.errors import ConfigError
+from mlpilot.core.errors import ConfigError, DataError
 from mlpilot.evaluation.metrics import (
     Metric,
     default_metric,
@@ -113,9 +113,17 @@ def test_labels_are_encoded_with_classes(delay_predictions):
     assert evaluate(Task.BINARY, y, p, classes=["on time", "late"]) == by_label
 
 
-def test_undefined_auc_is_left_out():
+def test_undefined_auc_is_none_not_nan():
     got = evaluate(Task.BINARY, np.array([1, 1, 1]), np.array([[.2, .8], [.6, .4], [.1, .9]]))
-    assert "roc_auc" not in got and got["accuracy"] == pytest.approx(2 / 3)
+    assert got["roc_auc"] is None and got["accuracy"] == pytest.approx(2 / 3)
+    json.dumps(got, allow_nan=False)
+    assert not is_better(got["roc_auc"], 0.5, get_metric("roc_auc", Task.BINARY))
+
+
+def test_unknown_labels_are_refused():
+    with pytest.raises(DataError, match=r"labels do not match the model's classes.*'maybe'"):
+        evaluate(Task.BINARY, np.array(["yes", "maybe"]), np.array([[.2, .8], [.6, .4]]),
+                 classes=["no", "yes"])
 
 
 def test_defaults_and_directions():

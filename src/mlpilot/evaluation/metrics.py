@@ -186,35 +186,35 @@ def default_metric(task: Task) -> Metric:
 
 
 def _encode(y_true: Any, classes: Sequence[Any]) -> np.ndarray:
-    """Labels to positions in ``classes``; integer codes 0..k-1 pass through unchanged."""
+    """Integer codes 0..k-1 pass through; other labels become their position in ``classes``."""
     y = np.asarray(y_true)
+    k = len(classes)
+    if np.issubdtype(y.dtype, np.integer) and (y.size == 0 or (y.min() >= 0 and y.max() < k)):
+        return y.astype(np.int64)
     index = {c: i for i, c in enumerate(classes)}
-    try:
-        return np.array([index[v] for v in y.tolist()], dtype=np.int64)
-    except (KeyError, TypeError) as exc:
-        if np.issubdtype(y.dtype, np.integer) and (y.size == 0 or (
-                y.min() >= 0 and y.max() < len(classes))):
-            return y.astype(np.int64)
-        unknown = sorted({str(v) for v in y.tolist() if v not in index})[:5]
+    unknown = sorted({str(v) for v in y.tolist() if v not in index})
+    if unknown:
         raise DataError("labels do not match the model's classes",
-                        expected=f"one of {list(classes)[:10]}", found=", ".join(unknown),
-                        fix="evaluate on labels of the classes the model was trained on") from exc
+                        expected=f"codes 0..{k - 1} or one of {list(classes)[:10]}",
+                        found=", ".join(repr(u) for u in unknown[:5]),
+                        fix="evaluate on labels of the classes the model was trained on")
+    return np.array([index[v] for v in y.tolist()], dtype=np.int64)
 
 
 def evaluate(task: Task, y_true: Any, prediction: Any,
-             classes: Sequence[Any] | None = None) -> dict[str, float]:
+             classes: Sequence[Any] | None = None) -> dict[str, float | None]:
     """Every metric of ``task`` on the given predictions, as JSON-safe floats.
 
     Args:
         task: the task.
-        y_true: for classification, integer codes 0..k-1, or the original labels when
-            ``classes`` is given; for regression, the true values.
+        y_true: for classification, integer codes 0..k-1 (or, when ``classes`` is given and
+            the values are not such codes, the original labels); for regression, the values.
         prediction: probabilities (n, k) for classification, values (n,) for regression.
         classes: the label of each probability column, in order.
 
     Returns:
-        name -> value; a metric undefined on these rows (AUC with one class present) is left
-        out rather than reported as NaN.
+        name -> value for every metric of the task; None (never NaN) where a metric is
+        undefined on these rows, such as AUC when only one class is present.
 
     Example:
         >>> import numpy as np
@@ -226,11 +226,10 @@ def evaluate(task: Task, y_true: Any, prediction: Any,
     task = Task(task)
     if task.is_classification and classes is not None:
         y_true = _encode(y_true, classes)
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     for name in metric_names(task):
         value = METRICS[name](y_true, prediction)
-        if math.isfinite(value):
-            out[name] = value
+        out[name] = value if math.isfinite(value) else None
     return out
 
 
