@@ -158,7 +158,7 @@ def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int
             expected="a timestamp on every row to order the split by time",
             found="missing timestamps", fix="fill or drop the rows without a timestamp",
         )
-    keys = times.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    keys = times.astype("int64").to_numpy()
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     n_train, n_valid, _ = sizes
