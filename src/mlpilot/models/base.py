@@ -56,7 +56,8 @@ class ModelAdapter(ABC):
 
     Class data: ``name`` (registry key), ``preprocessing`` ("tree", "linear" or "none": the
     :class:`~mlpilot.models.features.FeaturePipeline` mode it needs), ``relative_cost`` (rough
-    fit cost against LightGBM = 1.0) and ``file_suffix`` (extension of its dumped model).
+    fit cost against LightGBM = 1.0), ``file_suffix`` (extension of its dumped model) and
+    ``small_params`` (cheap parameters for tests and smoke runs).
 
     Subclasses implement :meth:`fit`, :meth:`predict`, :meth:`dump` and :meth:`load`, and
     declare :meth:`space` and :meth:`default_params` as data.
@@ -66,6 +67,8 @@ class ModelAdapter(ABC):
     preprocessing: ClassVar[str]
     relative_cost: ClassVar[float]
     file_suffix: ClassVar[str]
+    #: cheap parameters for tests and smoke runs (merged over ``default_params``)
+    small_params: ClassVar[dict[str, Any]] = {}
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         """Every parameter the family's ``fit`` reads, at sensible defaults."""
@@ -121,9 +124,10 @@ def proba_columns(proba: np.ndarray, classes: np.ndarray, n_classes: int | None)
 def skops_dump(model: Any) -> bytes:
     """A scikit-learn model as canonical skops bytes (never pickle): same model, same bytes.
 
-    skops names objects by their memory address and stamps zip entries with the current time;
-    both are replaced by stable values (ids renumbered in order of appearance, fixed
-    timestamps, sorted entries), which skops loads unchanged.
+    skops names objects by their memory address, stamps zip entries with the current time and
+    copies uninitialised padding of structured arrays; all are replaced by stable values (ids
+    renumbered in order of appearance, fixed timestamps, sorted entries, zeroed padding), which
+    skops loads unchanged.
     """
     import skops.io as sio
 
@@ -148,8 +152,26 @@ def skops_dump(model: Any) -> bytes:
     entries = {"schema.json": json.dumps(schema, indent=1, sort_keys=False).encode("utf-8")}
     for name in raw.namelist():
         if name.endswith(".npy"):
-            entries[f"{ids[int(name[:-4])]}.npy"] = raw.read(name)
+            entries[f"{ids[int(name[:-4])]}.npy"] = _clean_npy(raw.read(name))
     return deterministic_zip(entries, compress=False)
+
+
+def _clean_npy(data: bytes) -> bytes:
+    """Re-save an .npy in C order with zeroed padding bytes (structured tree arrays carry
+    uninitialised padding, which would make equal models dump to different bytes)."""
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError:
+        return data
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    if array.dtype.names:
+        for field_name in array.dtype.names:
+            clean[field_name] = array[field_name]
+    else:
+        clean[...] = array
+    out = io.BytesIO()
+    np.save(out, clean, allow_pickle=False)
+    return out.getvalue()
 
 
 def deterministic_zip(entries: dict[str, bytes], *, compress: bool = True) -> bytes:

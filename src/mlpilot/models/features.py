@@ -43,6 +43,7 @@ TREE_MAX_LEVELS = 255
 LINEAR_MAX_LEVELS = 30
 LINEAR_MIN_COUNT = 5
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "dayofyear")
+_DT_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -91,7 +92,7 @@ class FeaturePipeline:
             return step
         if kind is ColumnKind.DATETIME:
             parts = _datetime_parts(series, DATETIME_PARTS)
-            kept = {f"{col.name}__{p}": v for p, v in parts.items() if _varies(v)}
+            kept = {key: v for key, v in parts.items() if _varies(v)}
             step = self._fit_numbers(col.name, kept, col.nullable)
             step.update(kind="datetime", parts=[k.rsplit("__", 1)[1] for k in kept])
             return step
@@ -157,7 +158,7 @@ class FeaturePipeline:
         if kind == "codes":
             mapping = {lvl: float(i) for i, lvl in enumerate(step["levels"])}
             strings = _as_str(series)
-            codes = strings.map(mapping).to_numpy(dtype=np.float64, na_value=np.nan)
+            codes = np.array(strings.map(mapping).to_numpy(dtype=np.float64, na_value=np.nan))
             if step["other"]:
                 seen_other = strings.notna().to_numpy() & np.isnan(codes)
                 codes[seen_other] = float(len(step["levels"]))
@@ -240,11 +241,11 @@ def _datetime_parts(series: pd.Series, parts: Any) -> dict[str, np.ndarray]:
     if not pd.api.types.is_datetime64_any_dtype(series.dtype):
         series = pd.to_datetime(series, errors="coerce")
     dt = series.dt
-    return {
-        f"{series.name}__{p}": getattr(dt, p).astype("float64").to_numpy(dtype=np.float64,
-                                                                           na_value=np.nan)
-        for p in parts
-    }
+    out = {}
+    for part in parts:
+        values = getattr(dt, _DT_ATTRIBUTES.get(part, part)).astype("float64")
+        out[f"{series.name}__{part}"] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 def _varies(values: np.ndarray) -> bool:

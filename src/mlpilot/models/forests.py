@@ -2,7 +2,8 @@
 
 Both read "tree" features: scikit-learn trees handle NaN natively, and categorical codes act as
 ordered numbers. Chunks are sized from the measured time per tree so the last one ends near
-the deadline.
+the deadline. Prediction is single-threaded (``n_jobs=1`` after fit): parallel prediction sums
+tree outputs in a racy order and would not be bit-reproducible.
 
 Example:
     >>> import numpy as np
@@ -68,6 +69,7 @@ class _ForestAdapter(ModelAdapter):
 
     preprocessing: ClassVar[str] = "tree"
     file_suffix: ClassVar[str] = "skops"
+    small_params: ClassVar[dict[str, Any]] = {"n_estimators": 20, "min_samples_leaf": 5}
     classifier: ClassVar[type]
     regressor: ClassVar[type]
 
@@ -103,6 +105,8 @@ class _ForestAdapter(ModelAdapter):
             room = MAX_CHUNK if deadline is None else (deadline - time.monotonic()) / 3.0
             chunk = int(min(MAX_CHUNK, max(1, room / max(per_tree, 1e-6))))
             model.n_estimators = min(total, model.n_estimators + chunk)
+        # threads add tree outputs in a racy order; predicting serially keeps results bit-exact
+        model.n_jobs = 1
         return model
 
     def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:

@@ -91,6 +91,7 @@ class LightGBMAdapter(ModelAdapter):
     preprocessing: ClassVar[str] = "tree"
     relative_cost: ClassVar[float] = 1.0
     file_suffix: ClassVar[str] = "txt"
+    small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "num_leaves": 15}
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)

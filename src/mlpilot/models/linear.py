@@ -1,7 +1,10 @@
 """The linear family: logistic regression (lbfgs) for classes, ridge for values.
 
 Runs on "linear" features (imputed, standardised, one-hot). The lbfgs solver is run in
-warm-started chunks of iterations so a fit stops at its deadline.
+warm-started chunks of iterations so a fit stops at its deadline. BLAS runs single-threaded:
+on tabular widths it gains little from threads, and idle OpenBLAS threads spinning next to
+LightGBM's OpenMP pool made fits on small machines up to 30 times slower. Single-threaded BLAS
+also keeps the floating-point summation order, hence the predictions, fixed.
 
 Example:
     >>> import numpy as np
@@ -26,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
+from threadpoolctl import threadpool_limits
 
 from mlpilot.core.config import Task
 from mlpilot.models.base import ModelAdapter, Param, past, proba_columns, skops_dump, skops_load
@@ -50,6 +54,7 @@ class LinearAdapter(ModelAdapter):
     preprocessing: ClassVar[str] = "linear"
     relative_cost: ClassVar[float] = 0.3
     file_suffix: ClassVar[str] = "skops"
+    small_params: ClassVar[dict[str, Any]] = {"max_iter": 100}
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -61,6 +66,11 @@ class LinearAdapter(ModelAdapter):
             params: dict[str, Any], seed: int, n_threads: int,
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, deadline: float | None = None) -> Any:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y, task=task, params=params, seed=seed, deadline=deadline)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, *, task: Task, params: dict[str, Any],
+             seed: int, deadline: float | None) -> Any:
         if not task.is_classification:
             return Ridge(alpha=float(params.get("alpha", DEFAULTS["alpha"]))).fit(X, y)
         total = int(params.get("max_iter", DEFAULTS["max_iter"]))
@@ -79,9 +89,10 @@ class LinearAdapter(ModelAdapter):
                 model.max_iter = min(ITERATION_CHUNK, total - done)
 
     def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:
-        if not task.is_classification:
-            return np.asarray(model.predict(X), dtype=np.float64)
-        return proba_columns(model.predict_proba(X), np.asarray(model.classes_), None)
+        with threadpool_limits(limits=1, user_api="blas"):
+            if not task.is_classification:
+                return np.asarray(model.predict(X), dtype=np.float64)
+            return proba_columns(model.predict_proba(X), np.asarray(model.classes_), None)
 
     def dump(self, model: Any) -> bytes:
         return skops_dump(model)

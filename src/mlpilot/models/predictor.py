@@ -167,7 +167,8 @@ class Predictor:
     def _labels(self, proba: np.ndarray) -> np.ndarray:
         labels = np.asarray(self.classes, dtype=object)
         if self.task is Task.BINARY:
-            index = (proba[:, 1] >= float(self.threshold or 0.5)).astype(int)
+            threshold = 0.5 if self.threshold is None else float(self.threshold)
+            index = (proba[:, 1] >= threshold).astype(int)
         else:
             index = np.argmax(proba, axis=1)
         return np.asarray(labels[index].tolist())

@@ -1,0 +1,126 @@
+"""One contract every model family must pass, parametrized over the registry and the tasks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from mlpilot.core.config import Task
+from mlpilot.core.errors import ConfigError
+from mlpilot.models.features import FeaturePipeline
+from mlpilot.models.registry import FAMILIES, get_adapter
+
+TASK_DATA = {Task.BINARY: "delay_data", Task.MULTICLASS: "origin_data",
+             Task.REGRESSION: "distance_data"}
+
+# parameters that would run for minutes without a deadline
+LARGE_PARAMS = {
+    "lightgbm": {"n_estimators": 100_000, "learning_rate": 0.001, "num_leaves": 255,
+                 "min_child_samples": 2},
+    "random_forest": {"n_estimators": 20_000, "max_features": 1.0, "min_samples_leaf": 1},
+    "extra_trees": {"n_estimators": 20_000, "max_features": 1.0, "min_samples_leaf": 1},
+    "linear": {"max_iter": 100_000, "C": 1e4},
+    "baseline": {},
+}
+
+_matrices: dict = {}
+
+
+def matrices(request, task: Task, mode: str):
+    """Feature matrices for a task and preprocessing mode (cached across the module)."""
+    key = (task, mode)
+    if key not in _matrices:
+        data = request.getfixturevalue(TASK_DATA[task])
+        if mode == "none":
+            pipeline, cats = None, []
+            Xt, Xv = np.zeros((len(data["train_X"]), 0)), np.zeros((len(data["valid_X"]), 0))
+        else:
+            pipeline = FeaturePipeline(mode).fit(data["train_X"], data["schema"])
+            cats = pipeline.categorical_indices_
+            Xt, Xv = pipeline.transform(data["train_X"]), pipeline.transform(data["valid_X"])
+        _matrices[key] = (Xt, data["train_y"], Xv, data["valid_y"], cats, data)
+    return _matrices[key]
+
+
+def fit_small(request, family: str, task: Task, **overrides):
+    adapter = get_adapter(family)
+    Xt, yt, Xv, yv, cats, data = matrices(request, task, adapter.preprocessing)
+    params = {**adapter.default_params(task, len(yt)), **adapter.small_params, **overrides}
+    n_classes = len(data["classes"]) if data["classes"] else None
+    model = adapter.fit(Xt, yt, task=task, n_classes=n_classes, params=params, seed=0,
+                        n_threads=2, categorical_indices=cats, X_valid=Xv, y_valid=yv)
+    return adapter, model, Xv, n_classes
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _clear_cache():
+    yield
+    _matrices.clear()
+
+
+@pytest.mark.parametrize("task", list(TASK_DATA))
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_fit_predict_shapes_and_probabilities(request, family, task):
+    adapter, model, Xv, n_classes = fit_small(request, family, task)
+    pred = adapter.predict(model, Xv, task)
+    if task.is_classification:
+        assert pred.shape == (len(Xv), n_classes)
+        np.testing.assert_allclose(pred.sum(axis=1), 1.0, atol=1e-9)
+        assert (pred >= 0).all()
+    else:
+        assert pred.shape == (len(Xv),)
+        assert np.isfinite(pred).all()
+
+
+@pytest.mark.parametrize("task", [Task.BINARY, Task.REGRESSION])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_dump_load_gives_identical_predictions_and_stable_bytes(request, family, task):
+    adapter, model, Xv, _ = fit_small(request, family, task)
+    data = adapter.dump(model)
+    assert isinstance(data, bytes) and data == adapter.dump(model)
+    again = adapter.load(data)
+    np.testing.assert_array_equal(adapter.predict(again, Xv, task),
+                                  adapter.predict(model, Xv, task))
+    assert adapter.dump(again) == data
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_same_seed_same_model(request, family):
+    adapter, first, Xv, _ = fit_small(request, family, Task.BINARY)
+    _, second, _, _ = fit_small(request, family, Task.BINARY)
+    np.testing.assert_array_equal(adapter.predict(first, Xv, Task.BINARY),
+                                  adapter.predict(second, Xv, Task.BINARY))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_fit_stops_at_its_deadline(request, family):
+    adapter = get_adapter(family)
+    Xt, yt, Xv, _, cats, _ = matrices(request, Task.BINARY, adapter.preprocessing)
+    params = {**adapter.default_params(Task.BINARY, len(yt)), **LARGE_PARAMS[family]}
+    started = time.monotonic()
+    model = adapter.fit(Xt, yt, task=Task.BINARY, n_classes=2, params=params, seed=0,
+                        n_threads=2, categorical_indices=cats, deadline=started + 0.5)
+    assert time.monotonic() - started < 1.5
+    assert adapter.predict(model, Xv[:5], Task.BINARY).shape == (5, 2)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_search_space_is_namespaced_and_contains_the_defaults(family):
+    adapter = get_adapter(family)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    defaults = adapter.default_params(Task.BINARY, 1000)
+    study.enqueue_trial({f"{family}.{p.name}": defaults[p.name]
+                         for p in adapter.space(Task.BINARY, 1000)})
+    trial = study.ask()
+    params = adapter.search_space(trial, Task.BINARY, 1000)
+    assert params == defaults
+    assert all(key.startswith(f"{family}.") for key in trial.params)
+    assert set(params) >= {key.split(".", 1)[1] for key in trial.params}
+
+
+def test_unknown_family_lists_the_valid_names():
+    with pytest.raises(ConfigError, match="one of baseline, extra_trees, lightgbm"):
+        get_adapter("xgboost")

@@ -1,0 +1,132 @@
+"""FeaturePipeline on real flights rows: unseen levels, missing values, datetimes, round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.errors import SchemaError
+from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
+from mlpilot.models.features import FeaturePipeline
+
+
+@pytest.fixture(scope="module")
+def train_X(delay_data):
+    return delay_data["train_X"]
+
+
+@pytest.fixture(scope="module")
+def schema(delay_data):
+    return delay_data["schema"]
+
+
+def with_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with missing distances and carriers, and carriers nobody trained on."""
+    out = frame.copy()
+    out.loc[out.index[:3], "distance"] = np.nan
+    out["carrier"] = out["carrier"].astype("str")
+    out.loc[out.index[3:5], "carrier"] = None
+    out.loc[out.index[5:7], "carrier"] = "ZZ-new-airline"
+    return out
+
+
+@pytest.mark.parametrize("mode", ["tree", "linear"])
+def test_pipeline_outputs_float64_matrix_with_named_columns(mode, train_X, schema):
+    pipeline = FeaturePipeline(mode).fit(train_X, schema)
+    matrix = pipeline.transform(train_X)
+    assert matrix.dtype == np.float64
+    assert matrix.shape == (len(train_X), len(pipeline.feature_names_))
+
+
+def test_tree_codes_follow_training_frequency_and_unseen_or_missing_become_nan(train_X, schema):
+    pipeline = FeaturePipeline("tree").fit(train_X, schema)
+    col = pipeline.feature_names_.index("carrier")
+    assert col in pipeline.categorical_indices_
+    matrix = pipeline.transform(with_gaps(train_X.iloc[:10]))
+    assert np.isnan(matrix[3:7, col]).all()
+    most_common = train_X["carrier"].value_counts().index[0]
+    first = pipeline.transform(train_X[train_X["carrier"] == most_common].iloc[:1])
+    assert first[0, col] == 0.0
+
+
+def test_tree_keeps_missing_numbers_as_nan(train_X, schema):
+    pipeline = FeaturePipeline("tree").fit(train_X, schema)
+    col = pipeline.feature_names_.index("distance")
+    assert np.isnan(pipeline.transform(with_gaps(train_X.iloc[:10]))[:3, col]).all()
+
+
+def test_tree_caps_levels_at_255_with_an_other_code(train_X, schema):
+    assert train_X["tailnum"].nunique() > 255
+    pipeline = FeaturePipeline("tree").fit(train_X, schema)
+    codes = pipeline.transform(train_X)[:, pipeline.feature_names_.index("tailnum")]
+    assert np.nanmax(codes) == 255.0
+    assert not np.isnan(codes).any()
+
+
+def test_linear_imputes_median_and_flags_missing(train_X, schema):
+    gappy = with_gaps(train_X)
+    pipeline = FeaturePipeline("linear").fit(gappy, schema)
+    names = pipeline.feature_names_
+    matrix = pipeline.transform(gappy)
+    assert not np.isnan(matrix).any()
+    flag = matrix[:, names.index("distance__missing")]
+    assert flag[:3].tolist() == [1.0, 1.0, 1.0] and flag[3:].sum() == 0
+    scaled = matrix[:, names.index("distance")]
+    assert abs(scaled.mean()) < 1e-9 and abs(scaled.std() - 1.0) < 1e-9
+
+
+def test_linear_one_hot_keeps_frequent_levels_and_zeroes_unseen(train_X, schema):
+    pipeline = FeaturePipeline("linear").fit(train_X, schema)
+    names = pipeline.feature_names_
+    carrier_cols = [i for i, n in enumerate(names) if n.startswith("carrier=")]
+    tail_cols = [n for n in names if n.startswith("tailnum=")]
+    assert 0 < len(tail_cols) <= 30
+    assert pipeline.categorical_indices_ == []
+    matrix = pipeline.transform(with_gaps(train_X.iloc[:10]))
+    assert (matrix[3:7][:, carrier_cols] == 0).all()
+    assert matrix[3:5, names.index("carrier__missing")].tolist() == [1.0, 1.0]
+    assert matrix[5:7, names.index("carrier__missing")].tolist() == [0.0, 0.0]
+
+
+def test_datetime_expands_and_drops_constant_parts(train_X, schema):
+    pipeline = FeaturePipeline("tree").fit(train_X, schema)
+    parts = [n for n in pipeline.feature_names_ if n.startswith("time_hour__")]
+    # the sample covers several months of 2013 at whole hours: year and minute never vary
+    assert "time_hour__year" not in parts and "time_hour__minute" not in parts
+    assert {"time_hour__month", "time_hour__hour", "time_hour__dayofweek"} <= set(parts)
+    matrix = pipeline.transform(train_X.iloc[:1])
+    stamp = train_X["time_hour"].iloc[0]
+    assert matrix[0, pipeline.feature_names_.index("time_hour__hour")] == stamp.hour
+
+
+def test_boolean_and_text_columns():
+    schema = Schema(columns=(ColumnSchema("vip", ColumnKind.BOOLEAN, "bool", True),
+                             ColumnSchema("note", ColumnKind.TEXT, "str", True),
+                             ColumnSchema("y", ColumnKind.INTEGER, "int64", False)), target="y")
+    X = pd.DataFrame({"vip": pd.array([True, False, None], dtype="boolean"),
+                      "note": pd.array(["late again", None, "ok"], dtype="str")})
+    tree = FeaturePipeline("tree").fit(X, schema)
+    assert tree.feature_names_ == ["vip", "note__chars", "note__words"]
+    np.testing.assert_array_equal(tree.transform(X),
+                                  [[1.0, 10.0, 2.0], [0.0, np.nan, np.nan], [np.nan, 2.0, 1.0]])
+    linear = FeaturePipeline("linear").fit(X, schema)
+    assert not np.isnan(linear.transform(X)).any()
+
+
+@pytest.mark.parametrize("mode", ["tree", "linear"])
+def test_json_round_trip_gives_identical_output(mode, train_X, schema):
+    gappy = with_gaps(train_X)
+    pipeline = FeaturePipeline(mode).fit(gappy, schema)
+    again = FeaturePipeline.from_dict(json.loads(json.dumps(pipeline.to_dict())))
+    assert again.feature_names_ == pipeline.feature_names_
+    assert again.categorical_indices_ == pipeline.categorical_indices_
+    np.testing.assert_array_equal(again.transform(gappy), pipeline.transform(gappy))
+
+
+def test_missing_column_is_named_in_the_error(train_X, schema):
+    pipeline = FeaturePipeline("tree").fit(train_X, schema)
+    with pytest.raises(SchemaError, match="'carrier'"):
+        pipeline.transform(train_X.drop(columns=["carrier"]))
