@@ -1,0 +1,1 @@
+"""Search: the AutoML engine (starting portfolio, seeded Optuna study, budget proposal)."""

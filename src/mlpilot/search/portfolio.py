@@ -1,0 +1,56 @@
+"""The starting configurations, cheapest first, run before the search proposes its own.
+
+Baseline first (it is always on the leaderboard), then each family at its defaults, then
+LightGBM variants that often win on tabular data. Overrides name only searchable parameters,
+so every start is also a point of the Optuna search space and teaches the sampler.
+
+Example:
+    >>> from mlpilot.core.config import Task
+    >>> [family for family, _ in starting_configs(Task.BINARY, 10_000)][:5]
+    ['baseline', 'linear', 'lightgbm', 'extra_trees', 'random_forest']
+    >>> [family for family, _ in starting_configs(Task.BINARY, 10_000, families=["linear"])]
+    ['baseline', 'linear']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlpilot.core.config import Task
+from mlpilot.models.registry import get_adapter
+
+
+@dataclass(frozen=True)
+class Start:
+    """A family and the searchable parameters it overrides from its defaults."""
+
+    family: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+PORTFOLIO: tuple[Start, ...] = (
+    Start("baseline"),
+    Start("linear"),
+    Start("lightgbm"),
+    Start("extra_trees"),
+    Start("random_forest"),
+    Start("lightgbm", {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 50,
+                       "feature_fraction": 0.7}),
+    Start("lightgbm", {"learning_rate": 0.03, "num_leaves": 127, "min_child_samples": 10,
+                       "feature_fraction": 0.6, "bagging_fraction": 0.8, "lambda_l2": 1.0}),
+)
+
+
+def starting_configs(task: Task, n_rows: int,
+                     families: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The portfolio as (family, full parameters), keeping ``families`` (baseline always)."""
+    out = []
+    for start in PORTFOLIO:
+        if families is not None and start.family != "baseline" and start.family not in families:
+            continue
+        params = get_adapter(start.family).default_params(task, n_rows)
+        params.update(start.overrides)
+        out.append((start.family, params))
+    return out

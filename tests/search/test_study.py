@@ -1,0 +1,102 @@
+"""The search on real flights: leaderboard, budget, repeatability, failures."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mlpilot.core.budget import Budget
+from mlpilot.core.errors import ConfigError
+from mlpilot.models.predictor import Predictor
+from mlpilot.search.study import SearchResult, TrialResult, run_search
+
+
+def search(problem: dict, **options) -> SearchResult:
+    options.setdefault("budget", Budget(120))
+    options.setdefault("seed", 0)
+    options.setdefault("n_threads", 2)
+    return run_search(problem["train_X"], problem["train_y"], problem["valid_X"],
+                      problem["valid_y"], schema=problem["schema"], task=problem["task"],
+                      classes=problem["classes"], scorer=problem["scorer"], **options)
+
+
+@pytest.fixture(scope="module")
+def portfolio_result(delay_problem) -> tuple[SearchResult, list[TrialResult]]:
+    seen: list[TrialResult] = []
+    return search(delay_problem, max_trials=9, on_trial=seen.append), seen
+
+
+def test_leaderboard_has_baseline_and_every_family(portfolio_result):
+    result, seen = portfolio_result
+    assert [t.family for t in result.trials[:5]] == [
+        "baseline", "linear", "lightgbm", "extra_trees", "random_forest"]
+    assert len(result.trials) == 9 and seen == list(result.trials)
+    assert [t.number for t in result.trials] == list(range(9))
+    assert all(t.state == "complete" and t.model_size_bytes > 0 for t in result.trials)
+    assert [t.seed for t in result.trials] == list(range(9))
+
+
+def test_best_beats_baseline_on_auc(portfolio_result, delay_problem):
+    result, _ = portfolio_result
+    assert result.trials[0].score == pytest.approx(0.5)
+    assert result.best_trial.score > 0.6
+    assert result.best_trial.score == max(t.score for t in result.trials)
+    rows = delay_problem["valid_X"]
+    proba = result.best.predict_proba(rows)
+    assert delay_problem["scorer"](delay_problem["valid_y"], proba) == result.best_trial.score
+    prior = delay_problem["train_y"].mean()
+    np.testing.assert_allclose(result.baseline.predict_proba(rows)[:, 1], prior)
+    loaded = Predictor.from_bytes(result.best.to_bytes())
+    np.testing.assert_array_equal(loaded.predict_proba(rows), proba)
+
+
+def test_search_stays_within_its_budget(delay_problem):
+    started = time.monotonic()
+    result = search(delay_problem, budget=Budget(5.0))
+    elapsed = time.monotonic() - started
+    assert elapsed < 5.5
+    assert result.trials[0].family == "baseline"
+    assert len(result.trials) >= 3
+
+
+def test_same_seed_same_trials_and_predictions(delay_problem):
+    first = search(delay_problem, max_trials=10, families=["lightgbm", "linear"], seed=3)
+    second = search(delay_problem, max_trials=10, families=["lightgbm", "linear"], seed=3)
+    strip = [(t.family, t.params, t.seed, t.state, t.score, t.model_size_bytes)
+             for t in first.trials]
+    assert strip == [(t.family, t.params, t.seed, t.state, t.score, t.model_size_bytes)
+                     for t in second.trials]
+    assert first.best.to_bytes() == second.best.to_bytes()
+    rows = delay_problem["valid_X"]
+    np.testing.assert_array_equal(first.best.predict_proba(rows),
+                                  second.best.predict_proba(rows))
+    assert any(t.number >= 7 for t in first.trials)  # the sampler ran past the portfolio
+
+
+def test_failing_trial_is_recorded_and_search_goes_on(delay_problem):
+    class Exploding:
+        name, greater_is_better = "exploding", True
+
+        def __call__(self, y_true, prediction):
+            if prediction.shape[1] == 2 and np.ptp(prediction[:, 1]) > 0:
+                raise RuntimeError("scorer broke")
+            return 0.5
+
+    result = search({**delay_problem, "scorer": Exploding()}, max_trials=3)
+    assert [t.state for t in result.trials] == ["complete", "failed", "failed"]
+    assert "RuntimeError: scorer broke" in result.trials[1].error
+    assert result.best_number == 0
+
+
+def test_multiclass_search_minimises_log_loss(origin_problem):
+    result = search(origin_problem, max_trials=4, families=["lightgbm", "linear"])
+    assert result.best_trial.score < result.trials[0].score
+    assert list(result.best.predict_frame(origin_problem["valid_X"].iloc[:3]).columns) == [
+        "prediction", "proba_EWR", "proba_JFK", "proba_LGA"]
+
+
+def test_unknown_family_is_a_config_error(delay_problem):
+    with pytest.raises(ConfigError, match="xgboost"):
+        search(delay_problem, families=["xgboost"], max_trials=2)
