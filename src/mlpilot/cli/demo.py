@@ -38,8 +38,8 @@ def run_demo(time: str) -> None:
                       "training a new version on it.")
     else:
         console.print(f"[bold]1. mlpilot project create {PROJECT} --data {SAMPLE} "
-                      "--target delayed --time-column time_hour[/]")
-        project = ws.create_project(PROJECT, sample, "delayed", time_column="time_hour")
+                      "--target delayed[/]")
+        project = ws.create_project(PROJECT, sample, "delayed")
         ds = project.dataset()
         console.print(f"   {ds['rows']:,} rows × {ds['columns']} columns → dataset v1 "
                       f"{ds['sha256'][:12]}; task {project.config.task}, metric "
@@ -57,7 +57,7 @@ def run_demo(time: str) -> None:
                   f"({outcome.promotion_reason})")
     print_leaderboard(project, outcome.run_id, limit=12)
     metric = project.config.metric
-    console.print("[bold]Test metrics (untouched test rows, latest quarter of the period)[/]")
+    console.print("[bold]Test metrics on the untouched test rows (15%, stratified)[/]")
     for key, value in outcome.test_metrics.items():
         base = outcome.baseline_test_metrics.get(key)
         console.print(f"   {key:<18} {value:.4f}   (baseline {base:.4f})")

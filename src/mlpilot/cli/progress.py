@@ -31,21 +31,38 @@ class LiveRunDisplay:
                           transient=False)
 
     def __enter__(self) -> LiveRunDisplay:
-        self._live.__enter__()
+        if self.interactive:
+            self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._live.__exit__(*exc)  # type: ignore[arg-type]
+        if self.interactive:
+            self._live.__exit__(*exc)  # type: ignore[arg-type]
+            console.print()
+
+    @property
+    def interactive(self) -> bool:
+        """A live panel on a terminal; plain log lines when the output is a file or a pipe."""
+        return console.is_terminal
 
     def stage(self, name: str, detail: str = "") -> None:
         self.stage_name, self.detail = name, detail
+        if not self.interactive:
+            console.print(f"[{self._clock()}] stage {name}: {detail}", highlight=False)
 
     def trial(self, result: TrialResult, best_score: float | None, seconds_left: float) -> None:
         self.trials += 1
         self.failed += result.state != "complete"
+        improved = best_score is not None and best_score != self.best
         self.best = best_score
         score = fmt(result.score) if result.score is not None else result.state
         self.last = f"#{result.number} {result.family}: {score} ({result.fit_seconds:.1f}s)"
+        if not self.interactive and (improved or result.state == "failed"):
+            console.print(f"[{self._clock()}] trial {self.last}; best {self.metric} "
+                          f"{fmt(self.best)}; {seconds_left:.0f}s left", highlight=False)
+
+    def _clock(self) -> str:
+        return f"{time.monotonic() - self.start:6.1f}s"
 
     def _render(self) -> RenderableType:
         elapsed = time.monotonic() - self.start

@@ -57,8 +57,8 @@ def prepare_table(
     resolved_task = Task.parse(task) if task else detect_task(frame[target])
     labelled = frame[frame[target].notna()]
     check_target_for_task(labelled[target], resolved_task)
-    metric_name = get_metric(metric, resolved_task).name if metric else default_metric(
-        resolved_task)
+    metric_name = (get_metric(metric, resolved_task) if metric
+                   else default_metric(resolved_task)).name
     schema = infer_schema(frame, target=target, time_column=time_column,
                           id_columns=tuple(id_columns))
     if not schema.feature_columns:

@@ -110,7 +110,7 @@ def execute_run(
     actor = current_actor()
     with store.transaction() as session:
         approval = session.get(repo.BudgetApprovalRow, approval_id)
-        run = repo.add_run(session, project, run_id=run_id, dataset=dataset, approval=approval,
+        repo.add_run(session, project, run_id=run_id, dataset=dataset, approval=approval,
                            seed=config.seed, manifest=manifest)
         append_event(session, "run.started", {"run_id": run_id, "budget": spec.to_dict(),
                                               "max_trials": max_trials},

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -38,6 +37,12 @@ class PredictResponse(BaseModel):
     predictions: list[dict[str, Any]] = Field(
         ..., description="One object per input record, in order: `prediction` and, for "
                          "classification, `proba_<class>` per class.")
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts with full float precision (NaN becomes null)."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in rows]
 
 
 def create_app(workspace: Workspace | None = None) -> FastAPI:
@@ -77,7 +82,7 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
             raise SchemaError(f"the records cannot be scored: {exc}",
                               fix=f"send values of the training types (GET /v1/projects/{name})"
                               ) from exc
-        rows = json.loads(result.to_json(orient="records", date_format="iso"))
+        rows = json_records(result)
         return PredictResponse(project=name, model_version=model.version,
                                request_id=uuid.uuid4().hex, predictions=rows)
 
