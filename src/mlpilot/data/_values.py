@@ -82,6 +82,16 @@ def looks_like_dates(series: pd.Series, sample: int = 2000) -> bool:
     return bool(_parse_dates(uniques).notna().mean() > DATE_SHARE)
 
 
+def guess_format(series: pd.Series) -> str | None:
+    """The strftime format of the first date string of ``series`` (None if it has none)."""
+    present = series.dropna()
+    if present.empty:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return guess_datetime_format(str(present.iloc[0]))
+
+
 def coerce_datetime(series: pd.Series, dtype: str | None = None) -> tuple[pd.Series, pd.Series]:
     """Datetimes from datetimes or strings; ``dtype`` (e.g. 'datetime64[us]') if it applies."""
     if is_datetime(series):

@@ -66,9 +66,10 @@ class ColumnSchema:
     categories: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    datetime_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "kind": str(self.kind),
             "dtype": self.dtype,
@@ -77,6 +78,9 @@ class ColumnSchema:
             "minimum": self.minimum,
             "maximum": self.maximum,
         }
+        if self.datetime_format is not None:  # only when set: older schema hashes stay valid
+            out["datetime_format"] = self.datetime_format
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColumnSchema:
@@ -89,6 +93,7 @@ class ColumnSchema:
             categories=tuple(cats) if cats is not None else None,
             minimum=data.get("minimum"),
             maximum=data.get("maximum"),
+            datetime_format=data.get("datetime_format"),
         )
 
 
@@ -100,6 +105,7 @@ class Schema:
     target: str
     time_column: str | None = None
     id_columns: tuple[str, ...] = field(default_factory=tuple)
+    ingestion_time_column: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -130,12 +136,15 @@ class Schema:
         return replace(self, columns=tuple(col if c.name == col.name else c for c in self.columns))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "columns": [c.to_dict() for c in self.columns],
             "target": self.target,
             "time_column": self.time_column,
             "id_columns": list(self.id_columns),
         }
+        if self.ingestion_time_column is not None:  # only when declared (hash stability)
+            out["ingestion_time_column"] = self.ingestion_time_column
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
@@ -144,6 +153,7 @@ class Schema:
             target=data["target"],
             time_column=data.get("time_column"),
             id_columns=tuple(data.get("id_columns") or ()),
+            ingestion_time_column=data.get("ingestion_time_column"),
         )
 
     @property
@@ -210,7 +220,8 @@ def _infer_column(series: pd.Series, name: str, *, is_target: bool,
         kind = ColumnKind.INTEGER if is_int else ColumnKind.NUMERIC
         return ColumnSchema(name, kind, dtype, nullable, minimum=low, maximum=high)
     if values.looks_like_dates(series):
-        return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable)
+        return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable,
+                            datetime_format=values.guess_format(series))
     n_unique = int(series.nunique())
     n_present = int(series.notna().sum())
     if not is_target and n_present:

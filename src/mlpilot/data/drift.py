@@ -1,0 +1,198 @@
+"""Drift of one column between a reference sample and a current one, and of a whole table.
+
+Each test is a small class with one abstract method, :meth:`DriftTest.score`. The test used for
+a column is chosen by its kind and the reference size, as Evidently's default preset does:
+
+========================  ===================================  ===================================
+reference rows            numeric (more than 5 distinct)       categorical, boolean, few values
+========================  ===================================  ===================================
+≤ 1,000                   Kolmogorov-Smirnov, p < 0.05         chi-square, p < 0.05
+> 1,000                   Wasserstein distance / reference     Jensen-Shannon distance ≥ 0.1
+                          std ≥ 0.1
+========================  ===================================  ===================================
+
+A p-value test on a large sample flags differences too small to matter, so large samples are
+judged on the size of the difference instead. The table drifts when at least half of the
+compared columns drift.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref, same = rng.normal(size=5000), rng.normal(size=5000)
+    >>> drift_column(ref, same, kind="numeric").drifted
+    False
+    >>> result = drift_column(ref, same + 0.5, kind="numeric")
+    >>> result.test, result.drifted
+    ('wasserstein', True)
+    >>> drift_column(np.array(["a", "b"] * 300), np.array(["a", "a", "b"] * 200),
+    ...              kind="categorical").test
+    'chi_square'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+#: reference sizes up to this use p-value tests; above it, distances with a threshold
+SMALL_SAMPLE = 1000
+#: numeric columns with at most this many distinct values are compared as categories
+FEW_VALUES = 5
+#: the table drifts when this share of its columns (or more) drift
+DATASET_SHARE = 0.5
+
+
+class DriftTest(ABC):
+    """A statistic comparing two samples, and the rule that calls it drift.
+
+    Subclasses set ``name``, ``statistic`` (what the score is), ``threshold`` and
+    ``is_p_value`` (drift when the score is *below* the threshold), and implement
+    :meth:`score`.
+    """
+
+    name: str
+    statistic: str
+    threshold: float
+    is_p_value: bool = False
+
+    @abstractmethod
+    def score(self, reference: np.ndarray, current: np.ndarray) -> float:
+        """The statistic for two samples without missing values."""
+
+    def drifted(self, score: float) -> bool:
+        return score < self.threshold if self.is_p_value else score >= self.threshold
+
+
+def _frequencies(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of every value seen in either sample, aligned."""
+    ref = pd.Series(reference).astype("str").value_counts()
+    cur = pd.Series(current).astype("str").value_counts()
+    keys = ref.index.union(cur.index)
+    return (ref.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
+            cur.reindex(keys, fill_value=0).to_numpy(dtype="float64"))
+
+
+class KolmogorovSmirnov(DriftTest):
+    name, statistic, threshold, is_p_value = "ks", "p_value", 0.05, True
+
+    def score(self, reference: np.ndarray, current: np.ndarray) -> float:
+        return float(stats.ks_2samp(reference.astype("float64"),
+                                    current.astype("float64")).pvalue)
+
+
+class ChiSquare(DriftTest):
+    name, statistic, threshold, is_p_value = "chi_square", "p_value", 0.05, True
+
+    def score(self, reference: np.ndarray, current: np.ndarray) -> float:
+        ref, cur = _frequencies(reference, current)
+        if len(ref) < 2:
+            return 1.0
+        # expected counts of the current sample under the reference shares (smoothed so a
+        # category absent from the reference does not divide by zero)
+        expected = (ref + 0.5) / (ref + 0.5).sum() * cur.sum()
+        return float(stats.chisquare(cur, expected).pvalue)
+
+
+class Wasserstein(DriftTest):
+    name, statistic, threshold = "wasserstein", "distance_in_std", 0.1
+
+    def score(self, reference: np.ndarray, current: np.ndarray) -> float:
+        ref, cur = reference.astype("float64"), current.astype("float64")
+        std = float(np.std(ref))
+        if std == 0:
+            std = max(abs(float(np.mean(ref))), 1e-3)  # Evidently's fallback for a constant
+        return float(stats.wasserstein_distance(ref, cur) / std)
+
+
+class JensenShannon(DriftTest):
+    name, statistic, threshold = "jensen_shannon", "distance", 0.1
+
+    def score(self, reference: np.ndarray, current: np.ndarray) -> float:
+        ref, cur = _frequencies(reference, current)
+        return float(jensenshannon(ref / ref.sum(), cur / cur.sum(), base=2))
+
+
+TESTS: dict[str, DriftTest] = {t.name: t for t in (KolmogorovSmirnov(), ChiSquare(),
+                                                   Wasserstein(), JensenShannon())}
+
+
+def choose_test(kind: str, n_reference: int, n_unique: int) -> DriftTest:
+    """The test for a column: by kind ('numeric' or not), reference size and distinct values."""
+    numeric = kind in ("numeric", "integer", "datetime") and n_unique > FEW_VALUES
+    if n_reference <= SMALL_SAMPLE:
+        return TESTS["ks"] if numeric else TESTS["chi_square"]
+    return TESTS["wasserstein"] if numeric else TESTS["jensen_shannon"]
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The verdict for one column."""
+
+    column: str
+    test: str
+    statistic: str
+    score: float
+    threshold: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _present(values: Any) -> np.ndarray:
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = series.dropna().astype("int64")
+    return series.dropna().to_numpy()
+
+
+def drift_column(reference: Any, current: Any, *, kind: str, column: str = "") -> ColumnDrift:
+    """Compare the non-missing values of one column in two samples."""
+    ref, cur = _present(reference), _present(current)
+    n_unique = int(pd.Series(ref).nunique()) if ref.size else 0
+    test = choose_test(kind, ref.size, n_unique)
+    score = test.score(ref, cur) if ref.size and cur.size else (
+        1.0 if test.is_p_value else 0.0)
+    if not np.isfinite(score):
+        score = 1.0 if test.is_p_value else 0.0
+    return ColumnDrift(column=column, test=test.name, statistic=test.statistic,
+                       score=round(float(score), 6), threshold=test.threshold,
+                       drifted=bool(test.drifted(score)), n_reference=int(ref.size),
+                       n_current=int(cur.size))
+
+
+@dataclass(frozen=True)
+class TableDrift:
+    """Per-column verdicts and the table's: drifted when ≥ half the columns drift."""
+
+    columns: tuple[ColumnDrift, ...]
+    share_drifted: float
+    drifted: bool
+
+    @property
+    def drifted_columns(self) -> tuple[str, ...]:
+        return tuple(c.column for c in self.columns if c.drifted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"drift_detected": self.drifted, "share_drifted": self.share_drifted,
+                "drifted_columns": list(self.drifted_columns),
+                "columns": [c.to_dict() for c in self.columns]}
+
+
+def drift_table(reference: pd.DataFrame, current: pd.DataFrame,
+                kinds: dict[str, str]) -> TableDrift:
+    """Compare every column named in ``kinds`` (column -> kind) present in both tables."""
+    results = tuple(drift_column(reference[name], current[name], kind=kind, column=name)
+                    for name, kind in kinds.items()
+                    if name in reference.columns and name in current.columns)
+    share = sum(r.drifted for r in results) / len(results) if results else 0.0
+    return TableDrift(columns=results, share_drifted=round(share, 4),
+                      drifted=bool(results) and share >= DATASET_SHARE)
