@@ -23,6 +23,10 @@ LARGE_PARAMS = {
     "random_forest": {"n_estimators": 20_000, "max_features": 1.0, "min_samples_leaf": 1},
     "extra_trees": {"n_estimators": 20_000, "max_features": 1.0, "min_samples_leaf": 1},
     "linear": {"max_iter": 100_000, "C": 1e4},
+    "xgboost": {"n_estimators": 100_000, "learning_rate": 0.001, "max_depth": 10,
+                "min_child_weight": 0.5},
+    "catboost": {"n_estimators": 100_000, "learning_rate": 0.001, "depth": 8},
+    "knn": {},
     "baseline": {},
 }
 
@@ -122,5 +126,5 @@ def test_search_space_is_namespaced_and_contains_the_defaults(family):
 
 
 def test_unknown_family_lists_the_valid_names():
-    with pytest.raises(ConfigError, match="one of baseline, extra_trees, lightgbm"):
-        get_adapter("xgboost")
+    with pytest.raises(ConfigError, match="one of baseline, catboost, extra_trees, knn"):
+        get_adapter("xgb")

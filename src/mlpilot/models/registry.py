@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(FAMILIES)
-    ['baseline', 'extra_trees', 'lightgbm', 'linear', 'random_forest']
+    ['baseline', 'catboost', 'extra_trees', 'knn', 'lightgbm', 'linear', 'random_forest', 'xgboost']
     >>> get_adapter("lightgbm").preprocessing
     'tree'
 """
@@ -12,14 +12,17 @@ from __future__ import annotations
 from mlpilot.core.errors import ConfigError
 from mlpilot.models.base import ModelAdapter
 from mlpilot.models.baseline import BaselineAdapter
+from mlpilot.models.catboost import CatBoostAdapter
 from mlpilot.models.forests import ExtraTreesAdapter, RandomForestAdapter
+from mlpilot.models.knn import KNNAdapter
 from mlpilot.models.lightgbm import LightGBMAdapter
 from mlpilot.models.linear import LinearAdapter
+from mlpilot.models.xgboost import XGBoostAdapter
 
 FAMILIES: dict[str, type[ModelAdapter]] = {
     cls.name: cls
     for cls in (BaselineAdapter, LinearAdapter, LightGBMAdapter, ExtraTreesAdapter,
-                RandomForestAdapter)
+                RandomForestAdapter, XGBoostAdapter, CatBoostAdapter, KNNAdapter)
 }
 
 
