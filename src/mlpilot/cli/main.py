@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import typer
 
+from mlpilot.cli import data as data_cli
 from mlpilot.cli import demo as demo_module
 from mlpilot.cli import models, project, runs
 from mlpilot.cli.context import open_workspace
@@ -29,6 +30,8 @@ app = typer.Typer(
 app.add_typer(project.app, name="project")
 app.add_typer(runs.app, name="run")
 app.add_typer(models.app, name="model")
+app.add_typer(data_cli.app, name="data")
+app.add_typer(data_cli.schema_app, name="schema")
 app.command("demo")(demo_module.demo)
 
 

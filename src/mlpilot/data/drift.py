@@ -46,6 +46,8 @@ SMALL_SAMPLE = 1000
 FEW_VALUES = 5
 #: the table drifts when this share of its columns (or more) drift
 DATASET_SHARE = 0.5
+#: categories expected fewer times than this in the current sample are pooled
+MIN_EXPECTED = 5
 
 
 class DriftTest(ABC):
@@ -70,12 +72,22 @@ class DriftTest(ABC):
 
 
 def _frequencies(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of every value seen in either sample, aligned."""
+    """Counts per category, aligned, with rare categories pooled into one "other" bin.
+
+    A category is kept when the current sample would hold at least ``MIN_EXPECTED`` rows of it
+    at the reference share; the rest (and values never seen in the reference) are pooled. This
+    is the usual validity rule of the chi-square test, and it keeps a column of thousands of
+    rare codes (tail numbers, zip codes) from looking drifted by sampling noise alone.
+    """
     ref = pd.Series(reference).astype("str").value_counts()
     cur = pd.Series(current).astype("str").value_counts()
-    keys = ref.index.union(cur.index)
-    return (ref.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
-            cur.reindex(keys, fill_value=0).to_numpy(dtype="float64"))
+    kept = ref.index[ref.to_numpy() / ref.sum() * cur.sum() >= MIN_EXPECTED]
+    ref_kept = ref.reindex(kept, fill_value=0).to_numpy(dtype="float64")
+    cur_kept = cur.reindex(kept, fill_value=0).to_numpy(dtype="float64")
+    ref_other, cur_other = ref.sum() - ref_kept.sum(), cur.sum() - cur_kept.sum()
+    if ref_other or cur_other:
+        ref_kept, cur_kept = np.append(ref_kept, ref_other), np.append(cur_kept, cur_other)
+    return ref_kept, cur_kept
 
 
 class KolmogorovSmirnov(DriftTest):

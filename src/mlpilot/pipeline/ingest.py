@@ -21,6 +21,7 @@ from mlpilot.data.schema import Schema, infer_schema
 from mlpilot.data.sources import read_table, table_to_parquet_bytes
 from mlpilot.data.task import check_target, check_target_for_task, detect_task
 from mlpilot.evaluation.metrics import default_metric, get_metric
+from mlpilot.pipeline.data_quality import record_initial_quality
 from mlpilot.pipeline.environment import available_cpus, available_memory_mb
 from mlpilot.search.proposal import propose_budget
 from mlpilot.store import repositories as repo
@@ -101,4 +102,6 @@ def record_project(store: StoreHandle, prepared: PreparedTable) -> tuple[Project
                       "columns": dataset.n_columns, "source": prepared.source,
                       "schema_hash": prepared.schema.hash},
                      project=project.name, actor=actor)
+        record_initial_quality(store, session, project, dataset, prepared.frame,
+                               prepared.schema, prepared.config, actor)
     return project, dataset

@@ -1,0 +1,272 @@
+"""Schemas, quality reports and new batches, recorded in the workspace.
+
+- Every project has versioned schemas: version 1 inferred at creation, one more per edit.
+- Every dataset version has a stored quality report (computed on first request for versions
+  made before reports existed).
+- ``ingest_batch`` validates new rows against the current schema and the latest dataset
+  version (the reference for drift). A blocking anomaly rejects the batch: its report is
+  stored, no dataset version is made. Otherwise the rows are appended as a new dataset version
+  whose parent is the previous one, with its own quality report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mlpilot.core.config import ProjectConfig
+from mlpilot.core.errors import SchemaError
+from mlpilot.core.hashing import canonical_json
+from mlpilot.data.profile import profile_table
+from mlpilot.data.quality import quality_report
+from mlpilot.data.schema import Schema
+from mlpilot.data.schema_yaml import schema_from_yaml
+from mlpilot.data.sources import parquet_bytes_to_table, read_table, table_to_parquet_bytes
+from mlpilot.data.validate import validate_batch
+from mlpilot.store import quality_records as records
+from mlpilot.store import repositories as repo
+from mlpilot.store.audit import append_event, current_actor
+from mlpilot.store.handle import StoreHandle
+from mlpilot.store.tables import DatasetVersionRow, ProjectRow
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What ``mlpilot data ingest`` did with a batch."""
+
+    project: str
+    accepted: bool
+    dataset_version: int | None
+    schema_version: int
+    report_sha256: str
+    validation: dict[str, Any]
+    rows: int
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "accepted": self.accepted,
+                "dataset_version": self.dataset_version,
+                "drift_detected": self.validation["drift_detected"],
+                "schema_version": self.schema_version, "rows": self.rows,
+                "source": self.source, "report_sha256": self.report_sha256,
+                "findings": self.validation["findings"], "drift": self.validation["drift"]}
+
+
+# -- schemas --------------------------------------------------------------------------------
+
+
+def current_schema(session: Session, project: ProjectRow) -> tuple[int, Schema]:
+    """The project's latest schema version; version 1 is the first dataset's inferred schema."""
+    row = records.get_schema_version(session, project)
+    if row is not None:
+        return row.version, Schema.from_dict(json.loads(row.schema_json))
+    first = session.execute(
+        select(DatasetVersionRow).where(DatasetVersionRow.project_id == project.id)
+        .order_by(DatasetVersionRow.version).limit(1)).scalar_one()
+    return 1, Schema.from_dict(json.loads(first.schema_json))
+
+
+def record_inferred_schema(session: Session, project: ProjectRow, schema: Schema,
+                           actor: str) -> int:
+    """Schema version 1 of a new project (called in the creating transaction)."""
+    return records.add_schema_version(session, project, schema.to_dict(), origin="inferred",
+                                      actor=actor).version
+
+
+def schema_history(store: StoreHandle, project_name: str) -> list[dict[str, Any]]:
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        rows = records.list_schema_versions(session, project)
+        if not rows:
+            version, schema = current_schema(session, project)
+            return [{"version": version, "origin": "inferred", "note": None,
+                     "schema_hash": schema.hash, "created_at": None, "created_by": None}]
+        return [{"version": r.version, "origin": r.origin, "note": r.note,
+                 "schema_hash": r.schema_hash, "created_by": r.created_by,
+                 "created_at": r.created_at.isoformat(timespec="seconds") + "Z"}
+                for r in rows]
+
+
+def get_schema(store: StoreHandle, project_name: str,
+               version: int | None = None) -> tuple[int, Schema]:
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        if version is None or records.get_schema_version(session, project) is None:
+            found, schema = current_schema(session, project)
+            if version not in (None, found):
+                records.get_schema_version(session, project, version)  # raises NotFound
+            return found, schema
+        row = records.get_schema_version(session, project, version)
+        return row.version, Schema.from_dict(json.loads(row.schema_json))
+
+
+def edit_schema(store: StoreHandle, project_name: str, text: str,
+                note: str | None = None) -> tuple[int, Schema]:
+    """Apply an edited YAML schema as a new version, after checking the latest data fits it.
+
+    Raises:
+        SchemaError: the YAML is invalid, an edit is not allowed, nothing changed, or the
+            latest dataset version does not fit the edited schema (each column named).
+    """
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        version, schema = current_schema(session, project)
+        dataset = repo.latest_dataset_version(session, project)
+    edited = schema_from_yaml(text, schema)
+    if edited.hash == schema.hash:
+        raise SchemaError("the edited schema is the same as the current one",
+                          found=f"schema version {version} unchanged",
+                          fix="change a field, or leave the schema as it is")
+    frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
+    check = validate_batch(frame, edited, None)
+    if not check.accepted:
+        problems = "; ".join(f"{f.column}: {f.message}" for f in check.blocking)
+        raise SchemaError(f"dataset version {dataset.version} does not fit the edited schema",
+                          expected="every column's values readable as its new kind",
+                          found=problems, fix="choose kinds the data holds, then save again")
+    actor = current_actor()
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        if records.get_schema_version(session, project) is None:  # predates versioning
+            records.add_schema_version(session, project, schema.to_dict(), origin="inferred",
+                                       actor=actor)
+        row = records.add_schema_version(session, project, edited.to_dict(), origin="edited",
+                                         actor=actor, note=note)
+        append_event(session, "schema.edited",
+                     {"version": row.version, "schema_hash": row.schema_hash,
+                      "previous": version, "note": note}, project=project.name, actor=actor)
+        return row.version, edited
+
+
+# -- quality reports ------------------------------------------------------------------------
+
+
+def _quality_payload(frame: pd.DataFrame, schema: Schema, config: ProjectConfig,
+                     dataset_version: int, schema_version: int) -> dict[str, Any]:
+    report = quality_report(frame, schema, task=str(config.task))
+    return {"kind": "quality", "project": config.name, "dataset_version": dataset_version,
+            "schema_version": schema_version, "schema_hash": schema.hash, **report.to_dict()}
+
+
+def dataset_report(store: StoreHandle, project_name: str,
+                   version: int | None = None) -> dict[str, Any]:
+    """The quality report of a dataset version (latest by default) under the current schema.
+
+    Stored on first request; later requests read the stored report.
+    """
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        dataset = (repo.latest_dataset_version(session, project) if version is None
+                   else records.get_dataset_version(session, project, version))
+        schema_version, schema = current_schema(session, project)
+        stored = records.find_quality_report(session, dataset, schema_version)
+        config = ProjectConfig.from_dict(json.loads(project.config_json))
+    if stored is not None:
+        return json.loads(store.objects.get(stored.report_sha256))
+    frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
+    payload = _quality_payload(frame, schema, config, dataset.version, schema_version)
+    sha = store.objects.put(canonical_json(payload))
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        records.add_data_report(session, project, kind="quality", dataset=dataset,
+                                schema_version=schema_version, accepted=True,
+                                drift_detected=False, report_sha256=sha,
+                                source=dataset.source)
+    return payload
+
+
+def record_initial_quality(store: StoreHandle, session: Session, project: ProjectRow,
+                           dataset: DatasetVersionRow, frame: pd.DataFrame, schema: Schema,
+                           config: ProjectConfig, actor: str) -> str:
+    """Schema version 1 and the first dataset version's quality report, in ``session``."""
+    schema_version = record_inferred_schema(session, project, schema, actor)
+    payload = _quality_payload(frame, schema, config, dataset.version, schema_version)
+    sha = store.objects.put(canonical_json(payload))
+    records.add_data_report(session, project, kind="quality", dataset=dataset,
+                            schema_version=schema_version, accepted=True, drift_detected=False,
+                            report_sha256=sha, source=dataset.source)
+    return sha
+
+
+# -- new batches ----------------------------------------------------------------------------
+
+
+def _append(reference: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
+    """The reference rows followed by the batch, keeping the reference dtypes where they fit."""
+    batch = batch.reindex(columns=reference.columns)
+    for name in reference.columns:
+        if batch[name].dtype != reference[name].dtype:
+            # missing values in an integer column cannot be cast: pandas widens to float
+            with contextlib.suppress(TypeError, ValueError):
+                batch[name] = batch[name].astype(reference[name].dtype)
+    return pd.concat([reference, batch], ignore_index=True)
+
+
+def ingest_batch(store: StoreHandle, project_name: str,
+                 data: Path | str | pd.DataFrame) -> IngestOutcome:
+    """Validate ``data`` and, unless a blocking anomaly rejects it, append it as a new version.
+
+    Raises:
+        DataError: the file cannot be read as a table (nothing is recorded).
+    """
+    batch, source = ((data.reset_index(drop=True), "<DataFrame>")
+                     if isinstance(data, pd.DataFrame) else (read_table(Path(data)), str(data)))
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        parent = repo.latest_dataset_version(session, project)
+        schema_version, schema = current_schema(session, project)
+    reference = parquet_bytes_to_table(store.objects.get(parent.sha256))
+    result = validate_batch(batch, schema, reference)
+    validation = result.to_dict()
+    report = {"kind": "ingest", "project": project_name, "source": source,
+              "parent_version": parent.version, "schema_version": schema_version,
+              "rows": len(batch), **validation}
+    actor = current_actor()
+    if not result.accepted:
+        sha = store.objects.put(canonical_json(report))
+        with store.transaction() as session:
+            project = repo.get_project(session, project_name)
+            records.add_data_report(session, project, kind="ingest", dataset=None,
+                                    schema_version=schema_version, accepted=False,
+                                    drift_detected=False, report_sha256=sha, source=source)
+            append_event(session, "dataset.rejected",
+                         {"source": source, "rows": len(batch), "report_sha256": sha,
+                          "blocking": [f.to_dict() for f in result.blocking]},
+                         project=project_name, actor=actor)
+        return IngestOutcome(project_name, False, None, schema_version, sha, validation,
+                             len(batch), source)
+    combined = _append(reference, result.frame)
+    table_bytes = table_to_parquet_bytes(combined)
+    table_sha = store.objects.put(table_bytes)
+    profile_sha = store.objects.put(canonical_json(profile_table(combined)))
+    report_sha = store.objects.put(canonical_json(report))
+    with store.transaction() as session:
+        project = repo.get_project(session, project_name)
+        parent = repo.latest_dataset_version(session, project)
+        dataset = repo.add_dataset_version(
+            session, project, sha256=table_sha, n_rows=len(combined),
+            n_columns=combined.shape[1], schema=schema.to_dict(), schema_hash=schema.hash,
+            profile_sha256=profile_sha, source=source, parent=parent)
+        records.add_data_report(session, project, kind="ingest", dataset=dataset,
+                                schema_version=schema_version, accepted=True,
+                                drift_detected=validation["drift_detected"],
+                                report_sha256=report_sha, source=source)
+        append_event(session, "dataset.ingested",
+                     {"version": dataset.version, "sha256": table_sha, "rows": dataset.n_rows,
+                      "batch_rows": len(batch), "parent": parent.version, "source": source,
+                      "schema_hash": schema.hash, "report_sha256": report_sha,
+                      "drift_detected": validation["drift_detected"],
+                      "warnings": sum(f["severity"] == "warning"
+                                      for f in validation["findings"])},
+                     project=project_name, actor=actor)
+        version = dataset.version
+    dataset_report(store, project_name, version)
+    return IngestOutcome(project_name, True, version, schema_version, report_sha, validation,
+                         len(batch), source)
