@@ -202,4 +202,5 @@ def edit(name: str = typer.Argument(..., help="Project name."),
                     "hash": edited.hash})
         return
     console.print(f"[green]Saved[/] schema version {version} of [bold]{name}[/] "
-                  f"({len(edited.feature_columns)} features). The next run uses it.")
+                  f"({len(edited.feature_columns)} features), carried by a new dataset version; "
+                  f"the next run uses it.")

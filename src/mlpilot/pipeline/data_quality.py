@@ -29,6 +29,7 @@ from mlpilot.data.quality import quality_report
 from mlpilot.data.schema import Schema
 from mlpilot.data.schema_yaml import schema_from_yaml
 from mlpilot.data.sources import parquet_bytes_to_table, read_table, table_to_parquet_bytes
+from mlpilot.data.split_check import compare_split
 from mlpilot.data.validate import validate_batch
 from mlpilot.store import quality_records as records
 from mlpilot.store import repositories as repo
@@ -139,9 +140,18 @@ def edit_schema(store: StoreHandle, project_name: str, text: str,
                                        actor=actor)
         row = records.add_schema_version(session, project, edited.to_dict(), origin="edited",
                                          actor=actor, note=note)
+        parent = repo.latest_dataset_version(session, project)
+        # the same table under the new schema: a new dataset version (no new bytes), so runs
+        # and reproductions keep reading the schema from the dataset version they used
+        retyped = repo.add_dataset_version(
+            session, project, sha256=parent.sha256, n_rows=parent.n_rows,
+            n_columns=parent.n_columns, schema=edited.to_dict(), schema_hash=edited.hash,
+            profile_sha256=parent.profile_sha256,
+            source=f"schema v{row.version} applied to dataset v{parent.version}", parent=parent)
         append_event(session, "schema.edited",
                      {"version": row.version, "schema_hash": row.schema_hash,
-                      "previous": version, "note": note}, project=project.name, actor=actor)
+                      "previous": version, "note": note, "dataset_version": retyped.version},
+                     project=project.name, actor=actor)
         return row.version, edited
 
 
@@ -270,3 +280,31 @@ def ingest_batch(store: StoreHandle, project_name: str,
     dataset_report(store, project_name, version)
     return IngestOutcome(project_name, True, version, schema_version, report_sha, validation,
                          len(batch), source)
+
+
+# -- inside a run ---------------------------------------------------------------------------
+
+
+def run_data_checks(store: StoreHandle, project_name: str, dataset_version: int,
+                    labelled: pd.DataFrame, schema: Schema, split: Any) -> dict[str, Any]:
+    """What a run records about its data: the dataset's quality summary and the split check.
+
+    Returns ``{"data_quality": {...}, "split_check": {...}}`` for the run's split record: the
+    counts and warnings of the stored quality report, and each feature whose validation or
+    test distribution differs significantly from training.
+    """
+    quality = dataset_report(store, project_name, dataset_version)
+    comparison = compare_split(labelled, schema, {"train": split.train, "valid": split.valid,
+                                                  "test": split.test})
+    return {
+        "data_quality": {"dataset_version": dataset_version,
+                         "schema_version": quality["schema_version"],
+                         "counts": quality["counts"],
+                         "warnings": [f"{f['column'] or 'table'}: {f['message']}"
+                                      for f in quality["findings"]
+                                      if f["severity"] == "warning"]},
+        "split_check": {
+            "differences": [f.to_dict() for f in comparison["findings"]],
+            "drifted": {part: info["drifted_columns"]
+                        for part, info in comparison["parts"].items()}},
+    }

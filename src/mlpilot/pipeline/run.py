@@ -23,6 +23,7 @@ from mlpilot.data.sources import parquet_bytes_to_table
 from mlpilot.data.split import make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
 from mlpilot.models.predictor import Predictor
+from mlpilot.pipeline.data_quality import run_data_checks
 from mlpilot.pipeline.environment import capture_environment
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
@@ -145,6 +146,8 @@ def _pipeline(
                        time_column=config.time_column)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
     split_info = {**split.to_dict(), "object": split_sha, "dropped_missing_target": dropped}
+    split_info.update(run_data_checks(store, project.name, dataset.version, labelled, schema,
+                                      split))
     with store.transaction() as session:
         row = repo.get_run(session, run_id)
         row.split_hash = split.hash
