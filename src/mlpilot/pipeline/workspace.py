@@ -25,7 +25,7 @@ from mlpilot.models.predictor import Predictor
 from mlpilot.pipeline import registry
 from mlpilot.pipeline.ingest import prepare_table, record_project
 from mlpilot.pipeline.observer import RunObserver
-from mlpilot.pipeline.predict import BatchResult, predict_file
+from mlpilot.pipeline.predict import CHUNK_ROWS, BatchResult, Progress, predict_file
 from mlpilot.pipeline.run import RunOutcome, execute_run, require_approval
 from mlpilot.store import repositories as repo
 from mlpilot.store.audit import ChainReport, append_event, current_actor, list_events
@@ -298,9 +298,13 @@ class Project:
         """Predictions of the champion (or ``version``) for ``frame``."""
         return self.model(version).load().predict_frame(frame)
 
-    def predict_file(self, source: Path, output: Path, version: int | None = None) -> BatchResult:
+    def predict_file(self, source: Path, output: Path, version: int | None = None, *,
+                     chunk_rows: int = CHUNK_ROWS, on_progress: Progress | None = None
+                     ) -> BatchResult:
+        """Score a CSV/Parquet file in chunks of ``chunk_rows`` (bounded memory)."""
         model = self.model(version)
-        result = predict_file(model.load(), Path(source), Path(output))
+        result = predict_file(model.load(), Path(source), Path(output), chunk_rows=chunk_rows,
+                              on_progress=on_progress)
         with self._store.transaction() as session:
             append_event(session, "predictions.served",
                          {"version": model.version, "rows": result.rows, "source": str(source),

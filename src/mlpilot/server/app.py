@@ -1,5 +1,10 @@
 """The FastAPI application serving every project's champion.
 
+Endpoints: ``POST /v1/projects/{name}/predict`` (one record or ``{"records": [...]}``),
+``POST /v1/projects/{name}/feedback``, ``POST /v1/projects/{name}/champion`` (admin),
+``GET /v1/projects``, ``GET /v1/projects/{name}``, and the open ``/healthz``, ``/readyz``,
+``/metrics``. The OpenAPI document is generated from each project's training schema.
+
 Example:
     >>> import tempfile, pathlib
     >>> from fastapi.testclient import TestClient
@@ -11,79 +16,255 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pandas as pd
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from mlpilot.core.errors import MlpilotError, SchemaError
+from mlpilot.pipeline import predlog
+from mlpilot.pipeline.serving import Champions, Served, record_feedback
 from mlpilot.pipeline.workspace import Workspace
+from mlpilot.server.auth import KeyChecker
+from mlpilot.server.batching import MicroBatcher
+from mlpilot.server.config import ServeConfig
+from mlpilot.server.metrics import CONTENT_TYPE, ServerMetrics
+from mlpilot.server.openapi import project_openapi
+from mlpilot.server.schemas import InvalidBody, RequestBody
+
+log = logging.getLogger("mlpilot.server")
 
 
-class PredictRequest(BaseModel):
-    records: list[dict[str, Any]] = Field(
-        ..., min_length=1,
-        description="Rows to score: one object per row, keyed by training column name.",
-        examples=[[{"carrier": "UA", "origin": "EWR", "dest": "IAH", "distance": 1400}]])
+class ChampionMove(BaseModel):
+    """Promote ``version``, or roll back to the previous champion with ``rollback: true``."""
+
+    version: int | None = Field(None, ge=1, description="Version to promote.")
+    rollback: bool = Field(False, description="Roll back instead of promoting.")
 
 
-class PredictResponse(BaseModel):
-    project: str
-    model_version: int
-    request_id: str
-    predictions: list[dict[str, Any]] = Field(
-        ..., description="One object per input record, in order: `prediction` and, for "
-                         "classification, `proba_<class>` per class.")
+class Label(BaseModel):
+    request_id: str = Field(..., min_length=1, max_length=64)
+    row: int = Field(0, ge=0, description="Row of the request (0 for one-record requests).")
+    label: Any = Field(..., description="The true value of the target.")
 
 
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-safe dicts with full float precision (NaN becomes null)."""
-    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in rows]
+class Feedback(BaseModel):
+    labels: list[Label] = Field(..., min_length=1, max_length=10_000)
 
 
-def create_app(workspace: Workspace | None = None) -> FastAPI:
-    """The app for ``workspace`` (default: the one of $MLPILOT_HOME / $MLPILOT_DB)."""
-    ws = workspace or Workspace()
-    app = FastAPI(title="mlpilot", version="1",
-                  description="Predictions from each project's champion model.")
+class _State:
+    """Everything one app instance holds: champions, request models, batcher, log."""
+
+    def __init__(self, ws: Workspace, config: ServeConfig) -> None:
+        self.ws = ws
+        self.config = config
+        self.champions = Champions(ws)
+        self.metrics = ServerMetrics()
+        self.keys = KeyChecker(ws.store, enabled=config.auth, ttl=config.key_cache_seconds)
+        self.batcher = MicroBatcher(config.batch_max_size, config.batch_max_wait_ms,
+                                    on_batch=self.metrics.batch_rows.observe)
+        self.log = (predlog.PredictionLog(ws.store, fsync=config.log_fsync,
+                                          max_pending_rows=config.log_max_pending_rows)
+                    if config.log else None)
+        self.bodies: dict[tuple[str, str], RequestBody] = {}
+        self.loaded = False
+
+    def load(self) -> None:
+        for name, old, new in self.champions.refresh():
+            self.metrics.model_version.labels(name).set(new)
+            if old is not None:
+                self.metrics.swaps.labels(name).inc()
+                log.info("champion of %s: v%s -> v%s", name, old, new)
+        self.loaded = True
+
+    def served(self, name: str) -> Served:
+        if not self.loaded:
+            self.load()
+        return self.champions.get(name)
+
+    def body(self, served: Served) -> RequestBody:
+        key = (served.project, served.predictor.schema.hash)
+        body = self.bodies.get(key)
+        if body is None:
+            body = RequestBody.build(served.project, served.predictor.schema,
+                                     strict=self.config.strict)
+            self.bodies[key] = body
+        return body
+
+
+def create_app(workspace: Workspace | None = None, config: ServeConfig | None = None) -> FastAPI:
+    """The app for ``workspace`` (default: $MLPILOT_HOME / $MLPILOT_DB) and ``config``
+    (default: ``$MLPILOT_SERVE_CONFIG``, else :class:`ServeConfig`'s defaults)."""
+    state = _State(workspace or Workspace(), config or ServeConfig.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not state.config.auth:
+            log.warning("authentication is OFF (--no-auth): anyone who can reach this port "
+                        "can predict and move champions")
+        if state.log is not None:
+            recovered = await asyncio.to_thread(state.log.recover)
+            if recovered:
+                log.info("prediction log: recovered %d rows left by a stopped server",
+                         recovered)
+        await asyncio.to_thread(state.load)
+        poller = asyncio.create_task(_poll(state))
+        try:
+            yield
+        finally:
+            poller.cancel()
+            await state.batcher.close()
+            if state.log is not None:
+                await asyncio.to_thread(state.log.close)
+
+    app = FastAPI(title="mlpilot", version="1", lifespan=lifespan,
+                  description="Predictions from each project's champion model. Send "
+                              "`Authorization: Bearer KEY` (see `mlpilot apikey create`).")
+    app.state.mlpilot = state
 
     @app.exception_handler(MlpilotError)
     async def _mlpilot_error(_: Request, exc: MlpilotError) -> JSONResponse:
         return JSONResponse(status_code=exc.http_status, content={"detail": exc.to_dict()})
+
+    @app.exception_handler(InvalidBody)
+    async def _invalid(_: Request, exc: InvalidBody) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": exc.errors})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        """Readiness: every project's champion is loaded (503 until then)."""
+        models = {name: s.version for name, s in state.champions.all().items()}
+        ready = state.loaded
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"status": "ready" if ready else "loading",
+                                     "models": models})
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        """Prometheus metrics: request counts, latency histograms, model versions."""
+        if state.log is not None:
+            state.metrics.log_pending.set(state.log.pending_rows)
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.get("/v1/projects", tags=["projects"])
-    def list_projects() -> list[dict[str, Any]]:
-        return [p.to_dict() for p in ws.projects()]
+    async def list_projects(request: Request) -> list[dict[str, Any]]:
+        await state.keys.check(request, "predict")
+        return await asyncio.to_thread(lambda: [p.to_dict() for p in state.ws.projects()])
 
     @app.get("/v1/projects/{name}", tags=["projects"])
-    def get_project(name: str) -> dict[str, Any]:
-        project = ws.project(name)
-        return {**project.to_dict(), "schema": project.schema.to_dict()}
+    async def get_project(name: str, request: Request) -> dict[str, Any]:
+        await state.keys.check(request, "predict")
 
-    @app.post("/v1/projects/{name}/predict", response_model=PredictResponse, tags=["predict"])
-    def predict(name: str, body: PredictRequest) -> PredictResponse:
-        """Score records with the project's champion."""
-        model = ws.project(name).model(None)
-        frame = pd.DataFrame.from_records(body.records)
+        def read() -> dict[str, Any]:
+            project = state.ws.project(name)
+            return {**project.to_dict(), "schema": project.schema.to_dict()}
+        return await asyncio.to_thread(read)
+
+    @app.post("/v1/projects/{name}/predict", tags=["predict"], include_in_schema=False)
+    async def predict(name: str, request: Request) -> Response:
+        start = time.perf_counter()
+        status = 500
         try:
-            result = model.load().predict_frame(frame)
-        except SchemaError:
+            await state.keys.check(request, "predict")
+            served = state.served(name)  # taken once: a swap never changes it under us
+            rows = state.body(served).parse(await request.body())
+            try:
+                outputs = await state.batcher.submit(served, rows)
+            except SchemaError:
+                raise
+            except (ValueError, TypeError) as exc:
+                raise SchemaError(f"the records cannot be scored: {exc}",
+                                  fix=f"send values of the training types (GET "
+                                      f"/v1/projects/{name})") from exc
+            request_id = uuid.uuid4().hex
+            latency_ms = (time.perf_counter() - start) * 1000.0
+            if state.log is not None:
+                while not state.log.has_room():  # backpressure, never a silent drop
+                    await asyncio.sleep(0.005)
+                state.log.append(predlog.entry(request_id, i, name, served.version, latency_ms,
+                                               row, out)
+                                 for i, (row, out) in enumerate(zip(rows, outputs,
+                                                                    strict=True)))
+            state.metrics.rows.labels(name).inc(len(rows))
+            status = 200
+            return Response(orjson.dumps({"project": name, "model_version": served.version,
+                                          "request_id": request_id, "predictions": outputs}),
+                            media_type="application/json")
+        except MlpilotError as exc:
+            status = exc.http_status
             raise
-        except (ValueError, TypeError) as exc:
-            raise SchemaError(f"the records cannot be scored: {exc}",
-                              fix=f"send values of the training types (GET /v1/projects/{name})"
-                              ) from exc
-        rows = json_records(result)
-        return PredictResponse(project=name, model_version=model.version,
-                               request_id=uuid.uuid4().hex, predictions=rows)
+        except InvalidBody:
+            status = 422
+            raise
+        finally:
+            state.metrics.observe_request(name, "predict", status,
+                                          time.perf_counter() - start)
 
+    @app.post("/v1/projects/{name}/feedback", tags=["predict"])
+    async def feedback(name: str, body: Feedback, request: Request) -> dict[str, Any]:
+        """Attach true labels to the request ids that predictions returned."""
+        key = await state.keys.check(request, "predict")
+        served = state.served(name)
+        labels = [(item.request_id, item.row, item.label) for item in body.labels]
+        count = await asyncio.to_thread(record_feedback, state.ws, served, labels,
+                                        f"apikey:{key.name}")
+        return {"project": name, "recorded": count}
+
+    @app.post("/v1/projects/{name}/champion", tags=["models"])
+    async def move_champion(name: str, body: ChampionMove, request: Request) -> dict[str, Any]:
+        """Promote a version, or roll back; the served model switches at once (admin key)."""
+        key = await state.keys.check(request, "admin")
+        if (body.version is None) == (not body.rollback):
+            raise SchemaError("say either which version to promote or rollback: true",
+                              found=body.model_dump_json(),
+                              fix='send {"version": 2} or {"rollback": true}')
+        move = await asyncio.to_thread(state.champions.move, name, version=body.version,
+                                       actor=f"apikey:{key.name}")
+        await asyncio.to_thread(state.load)
+        return {"project": name, **move, "serving": state.champions.get(name).version}
+
+    def openapi() -> dict[str, Any]:
+        if not state.loaded:
+            with contextlib.suppress(MlpilotError):
+                state.load()
+        served = state.champions.all()
+        key = tuple(sorted((n, s.predictor.schema.hash) for n, s in served.items()))
+        cached = getattr(app.state, "openapi_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        app.openapi_schema = None
+        document = project_openapi(FastAPI.openapi(app),
+                                   {n: state.body(s) for n, s in served.items()})
+        app.state.openapi_cache = (key, document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _poll(state: _State) -> None:
+    """Re-read champion pointers every ``refresh_seconds`` (picks up CLI promotions)."""
+    while True:
+        await asyncio.sleep(state.config.refresh_seconds)
+        try:
+            await asyncio.to_thread(state.load)
+        except Exception:  # a transient database error must not stop serving
+            log.exception("could not refresh the champions; serving the current ones")
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn workers call (`mlpilot serve`): config from the environment."""
+    return create_app()

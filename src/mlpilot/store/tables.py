@@ -134,6 +134,50 @@ class EventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class ApiKeyRow(Base):
+    """A serving API key: only the sha256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None]
+
+
+class PredictionLogBatchRow(Base):
+    """One Parquet object of logged predictions (one project, one write-ahead segment)."""
+
+    __tablename__ = "prediction_log_batches"
+    __table_args__ = (UniqueConstraint("segment", "project"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    segment: Mapped[str] = mapped_column(String(64))
+    object_sha256: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    """A true label attached to a served request id."""
+
+    __tablename__ = "prediction_feedback"
+    __table_args__ = (UniqueConstraint("project", "request_id", "row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    row: Mapped[int] = mapped_column(Integer)
+    label_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class SchemaVersionRow(Base):
     """A project's schema as inferred, then as each edit left it (issue 4)."""
 

@@ -1,0 +1,45 @@
+"""The CLI side of serving: `mlpilot serve` (uvicorn) and `mlpilot predict` with progress."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mlpilot.cli.context import open_workspace
+from mlpilot.cli.output import console, err_console
+from mlpilot.server.config import ENV, ServeConfig
+
+
+def run_server(config: ServeConfig, *, host: str, port: int, workers: int) -> None:
+    """Start uvicorn with ``workers`` processes, each building the app from ``config``."""
+    import uvicorn
+
+    home = open_workspace().home
+    os.environ[ENV] = config.to_json()
+    if not config.auth:
+        err_console.print("[bold yellow]Warning:[/] serving with --no-auth: anyone who can "
+                          f"reach {host}:{port} can predict and move champions. Use it only "
+                          "on your own machine.", highlight=False)
+    console.print(f"Serving workspace {home} at http://{host}:{port} with {workers} "
+                  f"worker(s) (docs: http://{host}:{port}/docs)")
+    uvicorn.run("mlpilot.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False)
+
+
+def predict_with_progress(name: str, source: Path, output: Path, version: int | None,
+                          chunk_rows: int) -> None:
+    """Score ``source`` in chunks with a progress bar (plain lines off a terminal)."""
+    project = open_workspace().project(name)
+    with Progress(TextColumn("[bold]predict[/]"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("rows"), TimeElapsedColumn(), console=console,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("rows", total=None)
+
+        def advance(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = project.predict_file(source, output, version, chunk_rows=chunk_rows,
+                                      on_progress=advance)
+    console.print(f"Wrote {result.rows:,} predictions to {result.output}")
