@@ -65,17 +65,21 @@ class MicroBatcher:
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, served: Served, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Score ``rows`` with ``served`` (in a batch with concurrent requests when on)."""
         if self.max_rows == 1 or len(rows) >= self.max_rows:
             self._count(len(rows))
             return score(served, rows)
-        if self._queue is None:
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:  # first call, or a new event loop
+            if self._task is not None and self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            self._loop = loop
             self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._worker())
-        future: asyncio.Future[list[dict[str, Any]]] = (
-            asyncio.get_running_loop().create_future())
+            self._task = loop.create_task(self._worker())
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
         self._queue.put_nowait(_Job(served, rows, future))
         return await future
 
@@ -138,7 +142,7 @@ class MicroBatcher:
 
     async def close(self) -> None:
         """Stop the worker (pending requests were answered or get cancelled)."""
-        if self._task is not None:
+        if self._task is not None and self._loop is asyncio.get_running_loop():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
