@@ -12,11 +12,12 @@ from pathlib import Path
 import click
 import typer
 
+from mlpilot.cli import apikey, models, project, runs
 from mlpilot.cli import data as data_cli
 from mlpilot.cli import demo as demo_module
-from mlpilot.cli import models, project, runs
+from mlpilot.cli import export as export_module
 from mlpilot.cli.context import open_workspace
-from mlpilot.cli.output import console, print_error, print_json
+from mlpilot.cli.output import print_error, print_json
 from mlpilot.cli.runs import print_leaderboard
 from mlpilot.core.errors import MlpilotError
 
@@ -33,6 +34,8 @@ app.add_typer(models.app, name="model")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(data_cli.schema_app, name="schema")
 app.command("demo")(demo_module.demo)
+app.add_typer(apikey.app, name="apikey")
+models.app.command("export")(export_module.export)
 
 
 @app.command("leaderboard")
@@ -55,29 +58,47 @@ def predict(name: str = typer.Argument(..., help="Project name."),
             input_path: Path = typer.Option(..., "--input", help="CSV or Parquet to score."),
             output: Path = typer.Option(..., "--output", help="Where to write (.csv/.parquet)."),
             version: int = typer.Option(None, "--version", help="Model version (default: "
-                                                                "champion).")) -> None:
-    """Score a file with the champion: one output row per input row, in order.
+                                                                "champion)."),
+            chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1,
+                                           help="Rows scored per chunk (bounds memory).")
+            ) -> None:
+    """Score a file with the champion, streamed in chunks: one output row per input row.
 
     Example: mlpilot predict flights --input new.csv --output preds.csv
     """
-    result = open_workspace().project(name).predict_file(input_path, output, version)
-    console.print(f"Wrote {result.rows:,} predictions to {result.output}")
+    from mlpilot.cli.serving import predict_with_progress
+
+    predict_with_progress(name, input_path, output, version, chunk_rows)
 
 
 @app.command("serve")
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
-          port: int = typer.Option(8000, "--port", help="Port to listen on.")) -> None:
+          port: int = typer.Option(8000, "--port", help="Port to listen on."),
+          workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+          no_auth: bool = typer.Option(False, "--no-auth",
+                                       help="Serve without API keys (local use only)."),
+          strict: bool = typer.Option(True, "--strict/--no-strict",
+                                      help="Reject unknown columns (422) or ignore them."),
+          batch_max_size: int = typer.Option(64, "--batch-max-size", min=1,
+                                             help="Most rows per micro-batch (1: off)."),
+          batch_max_wait_ms: float = typer.Option(0.0, "--batch-max-wait-ms", min=0.0,
+                                                  help="Longest wait for a fuller batch."),
+          refresh_seconds: float = typer.Option(1.0, "--refresh-seconds", min=0.05,
+                                                help="How often champion moves are read."),
+          log_fsync: bool = typer.Option(False, "--log-fsync",
+                                         help="fsync the prediction log before answering.")
+          ) -> None:
     """Serve every project's champion over REST (OpenAPI docs at /docs).
 
     Example: mlpilot serve --port 8000, then POST /v1/projects/flights/predict
     """
-    import uvicorn
+    from mlpilot.cli.serving import run_server
+    from mlpilot.server.config import ServeConfig
 
-    from mlpilot.server.app import create_app
-
-    console.print(f"Serving workspace {open_workspace().home} at http://{host}:{port} "
-                  f"(docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    run_server(ServeConfig(auth=not no_auth, strict=strict, batch_max_size=batch_max_size,
+                           batch_max_wait_ms=batch_max_wait_ms,
+                           refresh_seconds=refresh_seconds, log_fsync=log_fsync),
+               host=host, port=port, workers=workers)
 
 
 def main(argv: list[str] | None = None) -> int:
