@@ -37,3 +37,8 @@ lint: dev
 
 clean:
 	rm -rf $(VENV) .mlpilot .pytest_cache .ruff_cache build dist src/*.egg-info
+
+## peers-evidently: Evidently in its own venv (.peers/evidently) for bench/drift.py
+peers-evidently:
+	$(PYTHON) -m venv .peers/evidently
+	.peers/evidently/bin/pip install -q evidently "pandas<3" pyarrow
