@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlpilot.core.errors import ConfigError
 from mlpilot.data import _values as values
 from mlpilot.data.drift import TableDrift, drift_table
 from mlpilot.data.findings import Finding, by_severity
@@ -138,7 +139,9 @@ def validate_batch(batch: pd.DataFrame, schema: Schema, reference: pd.DataFrame 
         target left out in serving), or None when the batch was rejected.
     """
     if environment not in ENVIRONMENTS:
-        raise ValueError(f"environment must be one of {ENVIRONMENTS}, not {environment!r}")
+        raise ConfigError(f"unknown data environment {environment!r}",
+                          expected=" or ".join(ENVIRONMENTS), found=repr(environment),
+                          fix="validate training data with 'training', requests with 'serving'")
     frame = batch.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     present = set(frame.columns)
