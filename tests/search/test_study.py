@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlpilot.core.budget import Budget
 from mlpilot.core.errors import ConfigError
 from mlpilot.models.predictor import Predictor
-from mlpilot.search.study import SearchResult, TrialResult, run_search
+from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
 
 
 def search(problem: dict, **options) -> SearchResult:
     options.setdefault("budget", Budget(120))
+    options.setdefault("strategy", "holdout")
     options.setdefault("seed", 0)
     options.setdefault("n_threads", 2)
     return run_search(problem["train_X"], problem["train_y"], problem["valid_X"],
@@ -28,14 +30,33 @@ def portfolio_result(delay_problem) -> tuple[SearchResult, list[TrialResult]]:
     return search(delay_problem, max_trials=9, on_trial=seen.append), seen
 
 
-def test_leaderboard_has_baseline_and_every_family(portfolio_result):
+def test_leaderboard_has_baseline_every_family_and_the_ensemble(portfolio_result):
     result, seen = portfolio_result
-    assert [t.family for t in result.trials[:5]] == [
-        "baseline", "linear", "lightgbm", "extra_trees", "random_forest"]
-    assert len(result.trials) == 9 and seen == list(result.trials)
-    assert [t.number for t in result.trials] == list(range(9))
+    assert [t.family for t in result.trials[:9]] == [
+        "baseline", "lightgbm", "linear", "catboost", "xgboost", "extra_trees",
+        "random_forest", "knn", "lightgbm"]
+    assert seen == list(result.trials)
+    assert [t.number for t in result.trials] == list(range(len(result.trials)))
     assert all(t.state == "complete" and t.model_size_bytes > 0 for t in result.trials)
-    assert [t.seed for t in result.trials] == list(range(9))
+    assert [t.seed for t in result.trials[:9]] == list(range(9))
+    ensemble = result.trials[9]
+    assert ensemble.family == "ensemble" and len(result.trials) == 10
+    weights = ensemble.params["weights"]
+    assert len(weights) > 1 and sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_the_ensemble_is_chosen_only_when_it_scores_better(portfolio_result, delay_problem):
+    result, _ = portfolio_result
+    singles = [t for t in result.trials if t.family != "ensemble"]
+    best_single = max(t.score for t in singles)
+    assert result.best_trial.score >= best_single
+    if result.best_trial.family == "ensemble":
+        assert result.best_trial.score > best_single
+        assert len(result.best.members) == len(result.best_trial.params["weights"])
+    rows = delay_problem["valid_X"]
+    proba = result.best.predict_proba(rows)
+    assert delay_problem["scorer"](delay_problem["valid_y"], proba) == pytest.approx(
+        result.best_trial.score, abs=1e-12)
 
 
 def test_best_beats_baseline_on_auc(portfolio_result, delay_problem):
@@ -45,7 +66,8 @@ def test_best_beats_baseline_on_auc(portfolio_result, delay_problem):
     assert result.best_trial.score == max(t.score for t in result.trials)
     rows = delay_problem["valid_X"]
     proba = result.best.predict_proba(rows)
-    assert delay_problem["scorer"](delay_problem["valid_y"], proba) == result.best_trial.score
+    assert delay_problem["scorer"](delay_problem["valid_y"], proba) == pytest.approx(
+        result.best_trial.score, abs=1e-12)
     prior = delay_problem["train_y"].mean()
     np.testing.assert_allclose(result.baseline.predict_proba(rows)[:, 1], prior)
     loaded = Predictor.from_bytes(result.best.to_bytes())
@@ -98,5 +120,43 @@ def test_multiclass_search_minimises_log_loss(origin_problem):
 
 
 def test_unknown_family_is_a_config_error(delay_problem):
-    with pytest.raises(ConfigError, match="xgboost"):
-        search(delay_problem, families=["xgboost"], max_trials=2)
+    with pytest.raises(ConfigError, match="xgb"):
+        search(delay_problem, families=["xgb"], max_trials=2)
+
+
+def test_cross_validation_scores_out_of_fold_and_bags_the_fold_models(delay_problem):
+    result = search(delay_problem, max_trials=3, families=["lightgbm", "linear"],
+                    strategy="cv", ensemble=False)
+    assert result.strategy.kind == "cv" and result.strategy.folds == 5
+    best = result.best_trial
+    assert len(result.best.members) == 5
+    assert sum(m.weight for m in result.best.members) == pytest.approx(1.0)
+    assert 0.6 < best.score < 0.9
+    X = pd.concat([delay_problem["train_X"], delay_problem["valid_X"]], ignore_index=True)
+    assert result.best.predict_proba(X.iloc[:10]).shape == (10, 2)
+
+
+def test_replay_refits_the_recorded_sequence_to_the_same_bytes(delay_problem):
+    first = search(delay_problem, max_trials=5, families=["lightgbm", "linear"], strategy="cv")
+    again = search(delay_problem, replay=list(first.trials), strategy="cv")
+    assert [(t.family, t.params, t.score) for t in again.trials] == [
+        (t.family, t.params, t.score) for t in first.trials]
+    assert again.best.to_bytes() == first.best.to_bytes()
+
+
+def test_memory_and_latency_limits_skip_and_reject_trials(delay_problem):
+    result = search(delay_problem, max_trials=6, families=["random_forest", "lightgbm"],
+                    limits=Limits(memory_mb=70, max_latency=None))
+    skipped = [t for t in result.trials if t.state == "skipped"]
+    assert skipped and all("exceeds the approved 70 MB" in t.error for t in skipped)
+    slow = search(delay_problem, max_trials=4, families=["knn", "lightgbm"],
+                  limits=Limits(max_latency=2e-6))
+    rejected = {t.family for t in slow.trials if t.state == "rejected"}
+    assert "knn" in rejected and "latency limit" in next(
+        t.error for t in slow.trials if t.state == "rejected")
+    assert slow.best_trial.state == "complete" and slow.best_trial.family != "ensemble"
+
+
+def test_binary_threshold_is_tuned_for_a_rare_positive_class(portfolio_result):
+    result, _ = portfolio_result
+    assert result.best.threshold is not None and result.best.threshold < 0.5

@@ -85,6 +85,11 @@ class ModelAdapter(ABC):
             params[param.name] = param.suggest(trial, self.name)
         return params
 
+    def estimate_memory_mb(self, n_rows: int, n_features: int, params: dict[str, Any]) -> float:
+        """A rough peak-memory estimate of one fit, in MB (the feature matrix a few times over,
+        plus the library's own working set); families with large models override it."""
+        return 64.0 + 4.0 * n_rows * max(1, n_features) * 8 / 2**20
+
     @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None,
             params: dict[str, Any], seed: int, n_threads: int,

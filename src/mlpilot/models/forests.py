@@ -83,6 +83,14 @@ class _ForestAdapter(ModelAdapter):
     def space(self, task: Task, n_rows: int) -> Sequence[Param]:
         return SPACE
 
+    def estimate_memory_mb(self, n_rows: int, n_features: int, params: dict[str, Any]) -> float:
+        """Trees hold about 2 nodes per leaf, ~80 bytes a node, n_rows / leaf size leaves."""
+        trees = int(params.get("n_estimators", DEFAULTS["n_estimators"]))
+        leaf = max(1, int(params.get("min_samples_leaf", DEFAULTS["min_samples_leaf"])))
+        nodes = 2 * n_rows / leaf
+        return (super().estimate_memory_mb(n_rows, n_features, params)
+                + trees * nodes * 80 / 2**20)
+
     def fit(self, X: np.ndarray, y: np.ndarray, *, task: Task, n_classes: int | None,
             params: dict[str, Any], seed: int, n_threads: int,
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +19,20 @@ import pandas as pd
 from mlpilot.core.budget import Budget, BudgetSpec
 from mlpilot.core.config import ProjectConfig, Task
 from mlpilot.core.errors import ApprovalError, DataError
+from mlpilot.core.hashing import hash_json
 from mlpilot.data.schema import Schema, validate_prediction_input
 from mlpilot.data.sources import parquet_bytes_to_table
 from mlpilot.data.split import make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
 from mlpilot.models.predictor import Predictor
 from mlpilot.pipeline.data_quality import run_data_checks
-from mlpilot.pipeline.environment import capture_environment
+from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
-from mlpilot.search.study import SearchResult, TrialResult, run_search
+from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes
+from mlpilot.search.replay import TrialSpec, replay_search
+from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
+from mlpilot.search.validation import choose_strategy
 from mlpilot.store import repositories as repo
 from mlpilot.store.audit import append_event, current_actor, utcnow
 from mlpilot.store.handle import StoreHandle
@@ -86,39 +91,51 @@ def require_approval(store: StoreHandle, project: ProjectRow) -> tuple[int, Budg
 
 def execute_run(
     store: StoreHandle, project_name: str, *, max_trials: int | None = None,
-    observer: RunObserver | None = None,
+    observer: RunObserver | None = None, dataset_version: int | None = None,
+    trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
+    approval_id: int | None = None,
 ) -> RunOutcome:
-    """Run the whole pipeline for ``project_name`` inside its approved budget."""
+    """Run the whole pipeline for ``project_name`` inside its approved budget.
+
+    ``dataset_version`` picks a recorded dataset version (default: the latest).
+    ``trial_sequence`` refits that recorded sequence instead of searching (a replay).
+    ``reproduces`` names the run this one re-creates: it is recorded in the manifest and the
+    new model is registered but never promoted. ``approval_id`` reuses that run's approval.
+    """
     observer = observer or SilentObserver()
     with store.transaction() as session:
         project = repo.get_project(session, project_name)
-        dataset = repo.latest_dataset_version(session, project)
-    approval_id, spec = require_approval(store, project)
+        dataset = (repo.latest_dataset_version(session, project) if dataset_version is None
+                   else find_dataset_version(session, project, dataset_version))
+    if approval_id is None:
+        approval_id, spec = require_approval(store, project)
+    else:
+        with store.transaction() as session:
+            spec = BudgetSpec(**json.loads(
+                session.get(repo.BudgetApprovalRow, approval_id).approved_json))
     budget = Budget(spec.time_seconds)
     config = ProjectConfig.from_dict(json.loads(project.config_json))
     schema = Schema.from_dict(json.loads(dataset.schema_json))
     run_id = uuid.uuid4().hex[:16]
-    manifest = {
-        "run_id": run_id,
-        "project": config.to_dict(),
-        "dataset": {"version": dataset.version, "sha256": dataset.sha256},
-        "schema_hash": dataset.schema_hash,
-        "budget": spec.to_dict(),
-        "max_trials": max_trials,
-        "seed": config.seed,
-        "environment": capture_environment(),
-    }
     actor = current_actor()
     with store.transaction() as session:
         approval = session.get(repo.BudgetApprovalRow, approval_id)
+        manifest = build_manifest(
+            run_id=run_id, config=config, dataset=dataset, spec=spec,
+            approval={"sequence": approval.sequence, "approved_by": approval.approved_by,
+                      "approved_at": approval.approved_at.isoformat()},
+            max_trials=max_trials, n_threads=spec.cpus,
+            mode="search" if trial_sequence is None else "replay", reproduces=reproduces)
         repo.add_run(session, project, run_id=run_id, dataset=dataset, approval=approval,
                            seed=config.seed, manifest=manifest)
         append_event(session, "run.started", {"run_id": run_id, "budget": spec.to_dict(),
-                                              "max_trials": max_trials},
+                                              "max_trials": max_trials,
+                                              "mode": manifest["mode"],
+                                              "reproduces": reproduces},
                      project=project.name, actor=actor)
     try:
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
-                            max_trials, observer, actor)
+                            max_trials, observer, actor, trial_sequence, reproduces)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -134,7 +151,8 @@ def execute_run(
 def _pipeline(
     store: StoreHandle, project: ProjectRow, config: ProjectConfig, schema: Schema,
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
-    observer: RunObserver, actor: str,
+    observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
+    reproduces: str | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -185,14 +203,26 @@ def _pipeline(
 
     (train_X, train_y), (valid_X, valid_y), (test_X, test_y) = (
         parts["train"], parts["valid"], parts["test"])
-    result: SearchResult = run_search(
-        train_X, train_y, valid_X, valid_y, schema=schema, task=config.task, classes=classes,
-        scorer=metric, budget=search_budget, seed=config.seed, n_threads=spec.cpus,
-        max_trials=max_trials, on_trial=on_trial)
+    # decided from the approved budget (not the clock), so a replay decides the same
+    allow_cv = config.time_column is None
+    plan = choose_strategy(len(train_y) + len(valid_y), spec.time_seconds, allow_cv)
+    limits = Limits(memory_mb=spec.memory_mb)
+    if trial_sequence is not None:
+        result: SearchResult = replay_search(
+            train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
+            classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
+            budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial)
+    else:
+        result = run_search(
+            train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
+            classes=classes, scorer=metric, budget=search_budget, seed=config.seed,
+            n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
+            strategy=plan.kind, allow_cv=allow_cv, limits=limits)
 
     observer.stage("evaluate", "untouched test rows")
-    test_metrics = evaluate(config.task, test_y, _raw_prediction(result.best, test_X),
-                            classes)
+    test_prediction = _raw_prediction(result.best, test_X)
+    test_metrics = evaluate(config.task, test_y, test_prediction, classes)
     baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
                                 classes)
 
@@ -201,9 +231,14 @@ def _pipeline(
     artifact_sha = store.objects.put(artifact)
     best_trial = next(t for t in result.trials if t.number == result.best_number)
     test_score = test_metrics[metric.name]
-    champion_score, reason = _champion_score(store, project, metric, config, test_X, test_y,
-                                             classes)
-    promote = champion_score is None or is_better(test_score, champion_score, metric)
+    predictions_sha = store.objects.put(prediction_bytes(test_prediction))
+    if reproduces is not None:
+        champion_score, reason = None, f"a reproduction of run {reproduces}; never promoted"
+    else:
+        champion_score, reason = _champion_score(store, project, metric, config, test_X,
+                                                 test_y, classes)
+    promote = reproduces is None and (
+        champion_score is None or is_better(test_score, champion_score, metric))
     if champion_score is not None:
         reason = (f"{metric.name} {test_score:.5f} vs champion {champion_score:.5f} on this "
                   f"run's test rows: {'better' if promote else 'not better'}")
@@ -211,6 +246,7 @@ def _pipeline(
         "dataset": {"version": dataset.version, "sha256": dataset.sha256},
         "schema_hash": schema.hash,
         "split": {"hash": split.hash, "method": split.method, "object": split_sha},
+        "validation": result.strategy.to_dict(),
         "run_id": run_id,
         "trial": {"number": best_trial.number, "family": best_trial.family,
                   "params": best_trial.params, "seed": best_trial.seed},
@@ -232,13 +268,19 @@ def _pipeline(
             move_champion(session, project, model.version, action="model.promoted",
                           reason=reason, actor=actor)
         row = repo.get_run(session, run_id)
+        final_manifest = complete_manifest(
+            json.loads(row.manifest_json), trials=result.trials, split=split_info,
+            artifact_sha256=artifact_sha, test_predictions_sha256=predictions_sha,
+            test_metrics=test_metrics, best_trial=best_trial.number)
+        row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()
         row.model_version = model.version
         row.first_trial_seconds = first_trial[0] if first_trial else None
         append_event(session, "run.finished",
                      {"run_id": run_id, "model_version": model.version,
-                      "seconds": round(seconds, 3), "trials": len(result.trials)},
+                      "seconds": round(seconds, 3), "trials": len(result.trials),
+                      "manifest_sha256": hash_json(final_manifest)},
                      project=project.name, actor=actor)
     return RunOutcome(run_id=run_id, model_version=model.version, promoted=promote,
                       promotion_reason=reason, test_metrics=test_metrics,

@@ -1,13 +1,15 @@
-"""The starting configurations, cheapest first, run before the search proposes its own.
+"""The starting configurations, run in order before the search proposes its own.
 
-Baseline first (it is always on the leaderboard), then each family at its defaults, then
+Baseline first (it is always on the leaderboard), then LightGBM at its defaults (fast and
+usually strong, so a good model exists within seconds), then each other family at its defaults,
+then
 LightGBM variants that often win on tabular data. Overrides name only searchable parameters,
 so every start is also a point of the Optuna search space and teaches the sampler.
 
 Example:
     >>> from mlpilot.core.config import Task
     >>> [family for family, _ in starting_configs(Task.BINARY, 10_000)][:5]
-    ['baseline', 'linear', 'lightgbm', 'extra_trees', 'random_forest']
+    ['baseline', 'lightgbm', 'linear', 'catboost', 'xgboost']
     >>> [family for family, _ in starting_configs(Task.BINARY, 10_000, families=["linear"])]
     ['baseline', 'linear']
 """
@@ -32,10 +34,13 @@ class Start:
 
 PORTFOLIO: tuple[Start, ...] = (
     Start("baseline"),
-    Start("linear"),
     Start("lightgbm"),
+    Start("linear"),
+    Start("catboost"),
+    Start("xgboost"),
     Start("extra_trees"),
     Start("random_forest"),
+    Start("knn"),
     Start("lightgbm", {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 50,
                        "feature_fraction": 0.7}),
     Start("lightgbm", {"learning_rate": 0.03, "num_leaves": 127, "min_child_samples": 10,

@@ -1,10 +1,19 @@
-"""The search loop: the starting portfolio, then a seeded Optuna TPE study, inside a budget.
+"""The search loop: the starting portfolio, then a seeded Optuna TPE study, inside a budget,
+then greedy ensemble selection and the decision threshold.
 
-Each trial fits one family with one set of parameters on the training rows, scores it on the
-validation rows and records its cost. Features are fitted once per preprocessing mode. Trial
-``n`` is fitted with seed ``seed + n`` and a deadline (the budget's end less a reserve, and at
-most half of what remains), so the search ends on time. With ``max_trials`` and enough budget
-the same seed gives the same trials, scores and predictions, bit for bit.
+Each trial fits one family with one set of parameters under the validation strategy (a
+holdout, or k-fold cross-validation with bagged fold models, see
+:mod:`mlpilot.search.validation`), is scored on its validation (or out-of-fold) predictions and
+records its cost. Trial ``n`` is fitted with seed ``seed + n`` and a deadline (the budget's end
+less a reserve, and at most half of what remains), so the search ends on time. A trial whose
+memory estimate exceeds the approved memory, or (with ``max_latency``) whose prediction cost
+per row is over the limit, is skipped or rejected and recorded. With ``max_trials`` and enough
+budget the same seed gives the same trials, scores and predictions, bit for bit; a recorded
+sequence can be replayed (``replay=``) to the same result.
+
+After the trials, greedy ensemble selection over the best trials' scored predictions builds a
+weighted ensemble; it is reported as an extra trial (family ``ensemble``) and chosen when it
+scores better than the best single trial.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -20,7 +29,7 @@ Example:
     >>> X = pd.DataFrame({"x": np.linspace(0, 1, 200)}); y = 3 * X["x"].to_numpy()
     >>> result = run_search(X, y, X, y, schema=schema, task=Task.REGRESSION, classes=None,
     ...                     scorer=NegMSE(), budget=Budget(60), seed=0, n_threads=1,
-    ...                     families=["linear"], max_trials=3)
+    ...                     families=["linear"], max_trials=3, strategy="holdout")
     >>> [(t.number, t.family, t.state) for t in result.trials]
     [(0, 'baseline', 'complete'), (1, 'linear', 'complete'), (2, 'linear', 'complete')]
     >>> result.best_trial.family
@@ -31,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,22 +53,27 @@ from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.core.hashing import canonical_json
 from mlpilot.data.schema import Schema
-from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
+from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.scoring import Scorer
+from mlpilot.search.threshold import choose_threshold
+from mlpilot.search.validation import Problem, Strategy, TrialFit, choose_strategy
 
-DEFAULT_FAMILIES: tuple[str, ...] = ("lightgbm", "linear", "random_forest", "extra_trees")
+DEFAULT_FAMILIES: tuple[str, ...] = ("lightgbm", "catboost", "xgboost", "linear",
+                                     "extra_trees", "random_forest", "knn")
 RESERVE_FRACTION = 0.1  # of the budget, kept for the last trial's scoring and the final steps
 MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
+ENSEMBLE = "ensemble"
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One evaluated configuration. ``state`` is "complete", "failed" or "skipped" (a repeat of
-    an earlier configuration, not refitted)."""
+    """One evaluated configuration. ``state`` is "complete", "failed", "skipped" (a repeat of
+    an earlier configuration, or over the memory budget: not fitted) or "rejected" (fitted,
+    but over the latency limit)."""
 
     number: int
     family: str
@@ -82,51 +96,37 @@ class TrialResult:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """All trials in order, the best one's number, its Predictor and the baseline Predictor."""
+    """All trials in order (the ensemble last, when built), the chosen one's number, its
+    Predictor, the baseline Predictor and the validation strategy."""
 
     trials: tuple[TrialResult, ...]
     best_number: int
     best: Predictor
     baseline: Predictor
+    strategy: Strategy = field(default_factory=lambda: Strategy("holdout", 1))
 
     @property
     def best_trial(self) -> TrialResult:
         return self.trials[self.best_number]
 
 
-@dataclass
-class _Problem:
-    """The fixed inputs of one search plus the per-mode feature cache (private, mutable)."""
+@dataclass(frozen=True)
+class Limits:
+    """Optional limits a trial must respect: approved memory and prediction latency."""
 
-    train_X: pd.DataFrame
-    train_y: np.ndarray
-    valid_X: pd.DataFrame
-    valid_y: np.ndarray
-    schema: Schema
-    task: Task
-    n_classes: int | None
-    n_threads: int
-    features: dict[str, tuple[FeaturePipeline | None, np.ndarray, np.ndarray]] = field(
-        default_factory=dict)
-
-    def matrices(self, mode: str) -> tuple[FeaturePipeline | None, np.ndarray, np.ndarray]:
-        if mode not in self.features:
-            if mode == "none":
-                self.features[mode] = (None, np.zeros((len(self.train_X), 0)),
-                                       np.zeros((len(self.valid_X), 0)))
-            else:
-                pipeline = FeaturePipeline(mode).fit(self.train_X, self.schema)
-                self.features[mode] = (pipeline, pipeline.transform(self.train_X),
-                                       pipeline.transform(self.valid_X))
-        return self.features[mode]
+    memory_mb: int | None = None
+    max_latency: float | None = None  # seconds per row
 
 
 def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid_y: Any, *,
                schema: Schema, task: Task, classes: Sequence[Any] | None, scorer: Scorer,
                budget: Budget, seed: int, n_threads: int,
                families: Sequence[str] | None = None, max_trials: int | None = None,
-               on_trial: Callable[[TrialResult], None] | None = None) -> SearchResult:
-    """Search model families and hyperparameters; return every trial and the best Predictor.
+               on_trial: Callable[[TrialResult], None] | None = None,
+               strategy: str | None = None, allow_cv: bool = True,
+               limits: Limits | None = None, ensemble: bool = True,
+               replay: Sequence[Any] | None = None) -> SearchResult:
+    """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
         train_X, valid_X: raw feature frames (already validated against ``schema``).
@@ -135,72 +135,228 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         scorer: the validation metric to optimise.
         budget: the wall clock; trials stop at its end less a small reserve.
         seed: the search seed; trial ``n`` is fitted with ``seed + n``.
-        n_threads: threads per fit.
-        families: families to search (default: lightgbm, linear, random_forest, extra_trees);
-            the baseline is always run first.
+        n_threads: threads per fit (one trial at a time uses them all).
+        families: families to search (default: every family but the baseline, which always
+            runs first).
         max_trials: stop after this many trials, baseline and portfolio included.
         on_trial: called with each :class:`TrialResult` as soon as it is known.
+        strategy: "holdout", "cv" or None (chosen from the size of the data and the budget).
+        allow_cv: False for time-ordered data, where folds would mix past and future.
+        limits: memory and latency limits (trials over them are skipped / rejected).
+        ensemble: build the greedy ensemble (off with a latency limit).
+        replay: a recorded trial sequence (objects with number, family, params, seed) to
+            refit in order, without deadlines, instead of searching.
 
     Raises:
-        ConfigError: an unknown family, or ``max_trials`` below 1.
+        ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
     """
+    task = Task(task)
+    limits = limits or Limits()
     families = _check_families(families, max_trials)
-    problem = _Problem(train_X, np.asarray(train_y), valid_X, np.asarray(valid_y), schema,
-                       Task(task), len(classes) if Task(task).is_classification and classes
-                       else None, int(n_threads))
+    n_classes = len(classes) if task.is_classification and classes else None
+    n_rows = len(train_X) + len(valid_X)
+    plan = choose_strategy(n_rows, budget.seconds, allow_cv, strategy)
+    problem = Problem(train_X, np.asarray(train_y), valid_X, np.asarray(valid_y), schema, task,
+                      n_classes, int(n_threads), plan, seed)
     reserve = max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget.seconds)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(
-            direction="maximize" if scorer.greater_is_better else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-        )
-        starts = starting_configs(problem.task, len(problem.train_y), families)
-        trials: list[TrialResult] = []
-        seen: dict[bytes, int] = {}
-        best_number: int | None = None
-        best_member = baseline_member = None
-        while max_trials is None or len(trials) < max_trials:
-            number = len(trials)
-            if number > 0 and budget.remaining() <= reserve:
-                break
-            if number >= len(starts) and not families:
-                break
-            optuna_trial, family, params = _next_config(study, starts, number, families,
-                                                        problem)
-            key = canonical_json([family, params])
-            member = None
-            if key in seen:
-                result = _repeat(number, family, params, seed, trials[seen[key]])
-            else:
-                seen[key] = number
-                result, member = _run_trial(problem, number, family, params, seed + number,
-                                            scorer, _deadline(budget, reserve))
-            if member is not None:
-                if number == 0:
-                    baseline_member = member
-                if best_number is None or _better(result.score, trials[best_number].score,
-                                                  scorer.greater_is_better):
-                    best_number, best_member = number, member
-            if optuna_trial is not None:
-                _tell(study, optuna_trial, result)
-            trials.append(result)
-            if on_trial is not None:
-                on_trial(result)
+        if replay is not None:
+            configs: Iterator[_Config] = _replayed(replay)
+        else:
+            configs = _sampled(problem, families, seed, scorer)
+        loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
+                     whole_budget=max_trials is not None)
+        loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
-    if best_number is None or best_member is None or baseline_member is None:
-        raise ConfigError("the search produced no model, not even the baseline",
-                          found=trials[0].error if trials else "no trials",
-                          fix="check the training data and target")
+    return loop.finish(classes, ensemble and limits.max_latency is None, replay)
 
-    def predictor(member: Member) -> Predictor:
-        return Predictor(schema, problem.task, list(classes) if classes is not None else None,
-                         [member])
 
-    return SearchResult(trials=tuple(trials), best_number=best_number,
-                        best=predictor(best_member), baseline=predictor(baseline_member))
+# -- configurations ----------------------------------------------------------------------
+
+
+@dataclass
+class _Config:
+    family: str
+    params: dict[str, Any]
+    seed: int | None = None
+    trial: optuna.Trial | None = None
+    study: optuna.Study | None = None
+
+
+def _sampled(problem: Problem, families: list[str], seed: int,
+             scorer: Scorer) -> Iterator[_Config]:
+    """The portfolio, then configurations proposed by a seeded TPE sampler."""
+    study = optuna.create_study(direction="maximize" if scorer.greater_is_better else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    n_rows = problem.n_train_rows
+    for family, params in starting_configs(problem.task, n_rows, families):
+        if family == "baseline":
+            yield _Config(family, dict(params))
+            continue
+        adapter = get_adapter(family)
+        study.enqueue_trial({"family": family, **{f"{family}.{p.name}": params[p.name]
+                                                   for p in adapter.space(problem.task, n_rows)}})
+        trial = study.ask()
+        trial.suggest_categorical("family", families)
+        adapter.search_space(trial, problem.task, n_rows)
+        yield _Config(family, dict(params), trial=trial, study=study)
+    if not families:
+        return
+    while True:
+        trial = study.ask()
+        family = trial.suggest_categorical("family", families)
+        yield _Config(family, get_adapter(family).search_space(trial, problem.task, n_rows),
+                      trial=trial, study=study)
+
+
+def _replayed(sequence: Sequence[Any]) -> Iterator[_Config]:
+    specs = [s for s in sequence if s.family != ENSEMBLE]
+    if not specs:
+        raise ConfigError("there is no trial sequence to replay",
+                          fix="reproduce a run that finished its search")
+    numbers = [int(s.number) for s in specs]
+    if numbers != list(range(len(specs))):
+        raise ConfigError("the recorded trial sequence is not numbered 0, 1, 2, ...",
+                          found=", ".join(map(str, numbers[:10])),
+                          fix="the run record was changed; restore it from a backup")
+    if specs[0].family != "baseline":
+        raise ConfigError("the recorded trial sequence does not start with the baseline",
+                          found=specs[0].family, fix="reproduce a run made by mlpilot")
+    for spec in specs:
+        get_adapter(spec.family)
+    for spec in specs:
+        yield _Config(spec.family, dict(spec.params), seed=int(spec.seed))
+
+
+# -- the loop ----------------------------------------------------------------------------
+
+
+class _Loop:
+    """Runs trials, keeps their scored predictions and members, tracks the best."""
+
+    def __init__(self, problem: Problem, scorer: Scorer, limits: Limits, budget: Budget,
+                 reserve: float, replaying: bool,
+                 on_trial: Callable[[TrialResult], None] | None, whole_budget: bool) -> None:
+        self.problem, self.scorer, self.limits = problem, scorer, limits
+        self.budget, self.reserve, self.replaying = budget, reserve, replaying
+        # with a trial-count budget no trial is cut short by a per-trial share of the time (which
+        # depends on the machine's speed): only the run's own end stops one
+        self.whole_budget = whole_budget
+        self.on_trial = on_trial
+        self.trials: list[TrialResult] = []
+        self.fits: dict[int, TrialFit] = {}
+        self.seen: dict[bytes, int] = {}
+
+    def run(self, configs: Iterator[_Config], max_trials: int | None, seed: int) -> None:
+        for config in configs:
+            number = len(self.trials)
+            if max_trials is not None and number >= max_trials and not self.replaying:
+                if config.trial is not None and config.study is not None:
+                    config.study.tell(config.trial, state=optuna.trial.TrialState.FAIL)
+                break
+            if not self.replaying and number > 0 and self.budget.remaining() <= self.reserve:
+                break
+            trial_seed = config.seed if config.seed is not None else seed + number
+            result = self._trial(number, config.family, config.params, trial_seed)
+            if config.trial is not None and config.study is not None:
+                _tell(config.study, config.trial, result)
+            self.trials.append(result)
+            if self.on_trial is not None:
+                self.on_trial(result)
+
+    def _trial(self, number: int, family: str, params: dict[str, Any],
+               seed: int) -> TrialResult:
+        key = canonical_json([family, params])
+        if key in self.seen:
+            earlier = self.trials[self.seen[key]]
+            return TrialResult(number, family, params, seed, "skipped", earlier.score, 0.0, 0.0,
+                               earlier.model_size_bytes,
+                               f"same configuration as trial {earlier.number}; not refitted")
+        self.seen[key] = number
+        adapter = get_adapter(family)
+        if self.limits.memory_mb is not None:
+            estimate = adapter.estimate_memory_mb(self.problem.n_train_rows,
+                                                  self.problem.X.shape[1], params)
+            if estimate > self.limits.memory_mb:
+                return TrialResult(number, family, params, seed, "skipped", None, 0.0, 0.0, 0,
+                                   f"memory estimate {estimate:,.0f} MB exceeds the approved "
+                                   f"{self.limits.memory_mb:,} MB")
+        deadline = (math.inf if self.replaying else
+                    _deadline(self.budget, self.reserve, share=1.0 if self.whole_budget else 0.5))
+        try:
+            fit = self.problem.fit(family, params, seed, None if deadline == math.inf
+                                   else deadline)
+            score = float(self.scorer(self.problem.scored_y, fit.prediction))
+            if not math.isfinite(score):
+                raise ValueError(f"the {self.scorer.name} score is {score}")
+        except Exception as exc:  # a failing trial is recorded; the search goes on
+            return TrialResult(number, family, params, seed, "failed", None, 0.0, 0.0, 0,
+                               f"{type(exc).__name__}: {exc}")
+        state, error = "complete", None
+        limit = self.limits.max_latency
+        if limit is not None and family != "baseline" and fit.predict_seconds_per_row > limit:
+            state = "rejected"
+            error = (f"predicts in {fit.predict_seconds_per_row * 1e6:.1f} µs/row, over the "
+                     f"{limit * 1e6:.1f} µs/row latency limit")
+        else:
+            self.fits[number] = fit
+        return TrialResult(number, family, params, seed, state, score, fit.fit_seconds,
+                           fit.predict_seconds_per_row, fit.model_size_bytes, error)
+
+    def finish(self, classes: Sequence[Any] | None, build_ensemble: bool,
+               replay: Sequence[Any] | None) -> SearchResult:
+        problem, scorer = self.problem, self.scorer
+        complete = [t for t in self.trials if t.number in self.fits and t.score is not None]
+        if 0 not in self.fits or not complete:
+            raise ConfigError("the search produced no model, not even the baseline",
+                              found=self.trials[0].error if self.trials else "no trials",
+                              fix="check the training data and target")
+        sign = 1.0 if scorer.greater_is_better else -1.0
+        ranked = sorted(complete, key=lambda t: (-sign * float(t.score), t.number))
+        best = ranked[0]
+        weights = {best.number: 1.0}
+        chosen_number, chosen_score = best.number, float(best.score)
+        if build_ensemble and len(ranked) > 1 and _ensemble_recorded(replay, True):
+            candidates = {t.number: self.fits[t.number].prediction
+                          for t in ranked[:MAX_CANDIDATES]}
+            picked = select_ensemble(candidates, problem.scored_y, scorer,
+                                     greater_is_better=scorer.greater_is_better)
+            blend = sum(self.fits[n].prediction * w for n, w in picked.items())
+            blend_score = float(scorer(problem.scored_y, blend))
+            if len(picked) > 1:
+                number = len(self.trials)
+                fits = [self.fits[n] for n in picked]
+                result = TrialResult(
+                    number, ENSEMBLE, {"weights": {str(n): w for n, w in picked.items()}}, 0,
+                    "complete", blend_score, 0.0,
+                    sum(f.predict_seconds_per_row for f in fits),
+                    sum(f.model_size_bytes for f in fits))
+                self.trials.append(result)
+                if self.on_trial is not None:
+                    self.on_trial(result)
+                if sign * blend_score > sign * chosen_score:
+                    weights, chosen_number, chosen_score = picked, number, blend_score
+        members = [Member(m.family, m.features, m.model, m.weight * w)
+                   for n, w in weights.items() for m in self.fits[n].members]
+        threshold = None
+        if problem.task is Task.BINARY:
+            scored = sum(self.fits[n].prediction * w for n, w in weights.items())
+            threshold = choose_threshold(problem.scored_y, scored[:, 1], scorer.name)
+        labels = list(classes) if classes is not None else None
+        chosen = Predictor(problem.schema, problem.task, labels, members, threshold=threshold)
+        baseline = Predictor(problem.schema, problem.task, labels, list(self.fits[0].members))
+        return SearchResult(trials=tuple(self.trials), best_number=chosen_number, best=chosen,
+                            baseline=baseline, strategy=problem.strategy)
+
+
+def _ensemble_recorded(replay: Sequence[Any] | None, default: bool) -> bool:
+    """A replay builds the ensemble only when the recorded run did."""
+    if replay is None:
+        return default
+    return any(s.family == ENSEMBLE for s in replay)
 
 
 def _check_families(families: Sequence[str] | None, max_trials: int | None) -> list[str]:
@@ -214,80 +370,23 @@ def _check_families(families: Sequence[str] | None, max_trials: int | None) -> l
     return [f for f in dict.fromkeys(chosen) if f != "baseline"]
 
 
-def _next_config(study: optuna.Study, starts: list[tuple[str, dict[str, Any]]], number: int,
-                 families: list[str], problem: _Problem
-                 ) -> tuple[optuna.Trial | None, str, dict[str, Any]]:
-    """The portfolio entry ``number`` if any is left, else a configuration from the sampler."""
-    n_rows = len(problem.train_y)
-    if number < len(starts):
-        family, params = starts[number]
-        if family == "baseline":
-            return None, family, dict(params)
-        adapter = get_adapter(family)
-        study.enqueue_trial({"family": family, **{f"{family}.{p.name}": params[p.name]
-                                                   for p in adapter.space(problem.task, n_rows)}})
-        trial = study.ask()
-        trial.suggest_categorical("family", families)
-        adapter.search_space(trial, problem.task, n_rows)
-        return trial, family, dict(params)
-    trial = study.ask()
-    family = trial.suggest_categorical("family", families)
-    return trial, family, get_adapter(family).search_space(trial, problem.task, n_rows)
-
-
-def _deadline(budget: Budget, reserve: float) -> float:
+def _deadline(budget: Budget, reserve: float, share: float = 0.5) -> float:
     end = budget.deadline() - reserve
     usable = max(0.0, end - time.monotonic())
-    return min(end, time.monotonic() + max(usable * 0.5, MIN_TRIAL_SECONDS))
-
-
-def _run_trial(problem: _Problem, number: int, family: str, params: dict[str, Any], seed: int,
-               scorer: Scorer, deadline: float) -> tuple[TrialResult, Member | None]:
-    adapter = get_adapter(family)
-    fit_seconds = predict_per_row = 0.0
-    size = 0
-    try:
-        started = time.monotonic()
-        pipeline, train_matrix, valid_matrix = problem.matrices(adapter.preprocessing)
-        model = adapter.fit(
-            train_matrix, problem.train_y, task=problem.task, n_classes=problem.n_classes,
-            params=params, seed=seed, n_threads=problem.n_threads,
-            categorical_indices=pipeline.categorical_indices_ if pipeline is not None else (),
-            X_valid=valid_matrix, y_valid=problem.valid_y, deadline=deadline,
-        )
-        fit_seconds = time.monotonic() - started
-        started = time.monotonic()
-        prediction = adapter.predict(model, valid_matrix, problem.task)
-        predict_per_row = (time.monotonic() - started) / max(1, len(valid_matrix))
-        score = float(scorer(problem.valid_y, prediction))
-        if not math.isfinite(score):
-            raise ValueError(f"the {scorer.name} score is {score}")
-        size = len(adapter.dump(model))
-    except Exception as exc:  # a failing trial is recorded; the search goes on
-        return TrialResult(number, family, params, seed, "failed", None, fit_seconds,
-                           predict_per_row, size, f"{type(exc).__name__}: {exc}"), None
-    result = TrialResult(number, family, params, seed, "complete", score, fit_seconds,
-                         predict_per_row, size)
-    return result, Member(family, pipeline, model, 1.0)
-
-
-def _repeat(number: int, family: str, params: dict[str, Any], seed: int,
-            earlier: TrialResult) -> TrialResult:
-    return TrialResult(number, family, params, seed, "skipped", earlier.score, 0.0, 0.0,
-                       earlier.model_size_bytes,
-                       f"same configuration as trial {earlier.number}; not refitted")
+    return min(end, time.monotonic() + max(usable * share, MIN_TRIAL_SECONDS))
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-    if result.score is None:
+    if result.score is None or result.state not in ("complete", "skipped"):
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     else:
         study.tell(trial, result.score)
 
 
-def _better(candidate: float | None, incumbent: float | None, greater_is_better: bool) -> bool:
-    if candidate is None:
-        return False
-    if incumbent is None:
-        return True
-    return candidate > incumbent if greater_is_better else candidate < incumbent
+def ensemble_weights(result: SearchResult) -> dict[int, float]:
+    """The chosen ensemble's weights by trial number ({n: 1.0} for a single trial)."""
+    trial = result.best_trial
+    if trial.family != ENSEMBLE:
+        return {trial.number: 1.0}
+    return {int(n): float(w) for n, w in trial.params["weights"].items()}
+

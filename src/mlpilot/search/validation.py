@@ -1,0 +1,164 @@
+"""How a trial is validated: a holdout (train / validation rows) or k-fold cross-validation.
+
+With cross-validation the training and validation rows are pooled and split into k seeded
+folds; a trial fits one model per fold (each stopping early on its own held-out fold), is
+scored on the out-of-fold predictions of every pooled row, and keeps the k fold models as a
+bagged ensemble (weights 1/k). Small tables get cross-validation, which gives steadier scores
+and uses every row for fitting; large ones a holdout. Features are fitted on each fold's
+training rows only, and cached per preprocessing mode and fold.
+
+Example:
+    >>> plan = choose_strategy(n_rows=2_000, budget_seconds=60, allow_cv=True)
+    >>> plan.kind, plan.folds
+    ('cv', 5)
+    >>> choose_strategy(n_rows=200_000, budget_seconds=60, allow_cv=True).kind
+    'holdout'
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from mlpilot.core.config import Task
+from mlpilot.data.schema import Schema
+from mlpilot.models.features import FeaturePipeline
+from mlpilot.models.predictor import Member
+from mlpilot.models.registry import get_adapter
+
+CV_MAX_ROWS = 12_000  # pooled rows up to which k-fold pays at an ordinary budget
+CV_SMALL_ROWS = 3_000  # pooled rows up to which k-fold is used even at a short budget
+CV_MIN_SECONDS = 30.0
+CV_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """``kind`` is "holdout" or "cv"; ``folds`` the number of folds (1 for a holdout)."""
+
+    kind: str
+    folds: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "folds": self.folds}
+
+
+def choose_strategy(n_rows: int, budget_seconds: float, allow_cv: bool,
+                    requested: str | None = None) -> Strategy:
+    """k-fold for small tables (and when requested), a holdout otherwise or when time-ordered."""
+    if requested == "holdout" or not allow_cv:
+        return Strategy("holdout", 1)
+    small = n_rows <= CV_SMALL_ROWS or (n_rows <= CV_MAX_ROWS and budget_seconds >= CV_MIN_SECONDS)
+    if requested == "cv" or small:
+        return Strategy("cv", CV_FOLDS)
+    return Strategy("holdout", 1)
+
+
+@dataclass(frozen=True)
+class TrialFit:
+    """A fitted trial: its members, its predictions on the scored rows, and its costs."""
+
+    members: tuple[Member, ...]
+    prediction: np.ndarray
+    fit_seconds: float
+    predict_seconds_per_row: float
+    model_size_bytes: int
+
+
+@dataclass
+class Problem:
+    """The fixed inputs of one search, the folds, and the per-(mode, fold) feature cache."""
+
+    train_X: pd.DataFrame
+    train_y: np.ndarray
+    valid_X: pd.DataFrame
+    valid_y: np.ndarray
+    schema: Schema
+    task: Task
+    n_classes: int | None
+    n_threads: int
+    strategy: Strategy = field(default_factory=lambda: Strategy("holdout", 1))
+    seed: int = 0
+    _cache: dict[tuple[str, int], tuple[FeaturePipeline | None, np.ndarray, np.ndarray]] = (
+        field(default_factory=dict))
+
+    def __post_init__(self) -> None:
+        self.train_y = np.asarray(self.train_y)
+        self.valid_y = np.asarray(self.valid_y)
+        if self.strategy.kind == "cv":
+            self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
+            self.y = np.concatenate([self.train_y, self.valid_y])
+            splitter = (StratifiedKFold if self.task.is_classification and self._stratifiable()
+                        else KFold)(n_splits=self.strategy.folds, shuffle=True,
+                                    random_state=self.seed)
+            self.folds = [(np.sort(a), np.sort(b)) for a, b in splitter.split(self.X, self.y)]
+        else:
+            self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
+            self.y = np.concatenate([self.train_y, self.valid_y])
+            n = len(self.train_y)
+            self.folds = [(np.arange(n), np.arange(n, len(self.y)))]
+
+    def _stratifiable(self) -> bool:
+        counts = np.bincount(np.concatenate([self.train_y, self.valid_y]).astype(int))
+        return bool(counts[counts > 0].min() >= self.strategy.folds)
+
+    @property
+    def scored_y(self) -> np.ndarray:
+        """Targets of the rows a trial is scored on (validation rows, or every pooled row)."""
+        return self.valid_y if self.strategy.kind == "holdout" else self.y
+
+    @property
+    def n_train_rows(self) -> int:
+        return len(self.folds[0][0])
+
+    def matrices(self, mode: str, fold: int
+                 ) -> tuple[FeaturePipeline | None, np.ndarray, np.ndarray]:
+        key = (mode, fold)
+        if key not in self._cache:
+            train_idx, valid_idx = self.folds[fold]
+            if mode == "none":
+                self._cache[key] = (None, np.zeros((len(train_idx), 0)),
+                                    np.zeros((len(valid_idx), 0)))
+            else:
+                train = self.X.iloc[train_idx]
+                pipeline = FeaturePipeline(mode).fit(train, self.schema)
+                self._cache[key] = (pipeline, pipeline.transform(train),
+                                    pipeline.transform(self.X.iloc[valid_idx]))
+        return self._cache[key]
+
+    def fit(self, family: str, params: dict[str, Any], seed: int,
+            deadline: float | None) -> TrialFit:
+        """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members."""
+        adapter = get_adapter(family)
+        members: list[Member] = []
+        parts: list[np.ndarray] = []
+        fit_seconds = predict_seconds = 0.0
+        size = 0
+        weight = 1.0 / len(self.folds)
+        for fold, (train_idx, valid_idx) in enumerate(self.folds):
+            pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold)
+            started = time.monotonic()
+            model = adapter.fit(
+                Xt, self.y[train_idx], task=self.task, n_classes=self.n_classes, params=params,
+                seed=seed, n_threads=self.n_threads,
+                categorical_indices=pipeline.categorical_indices_ if pipeline is not None
+                else (), X_valid=Xv, y_valid=self.y[valid_idx], deadline=deadline)
+            fit_seconds += time.monotonic() - started
+            started = time.monotonic()
+            parts.append(adapter.predict(model, Xv, self.task))
+            predict_seconds += time.monotonic() - started
+            size += len(adapter.dump(model))
+            members.append(Member(family, pipeline, model, weight))
+        if self.strategy.kind == "holdout":
+            prediction = parts[0]
+        else:
+            prediction = np.zeros((len(self.y), *parts[0].shape[1:]))
+            for (_, valid_idx), part in zip(self.folds, parts, strict=True):
+                prediction[valid_idx] = part
+        per_row = predict_seconds / max(1, len(self.scored_y))
+        return TrialFit(tuple(members), prediction, fit_seconds, per_row * len(self.folds), size)
