@@ -67,20 +67,3 @@ peers-automl: .peers/automl/.installed
 peers-evidently:
 	$(PYTHON) -m venv .peers/evidently
 	.peers/evidently/bin/pip install -q evidently "pandas<3" pyarrow
-
-## peers-mlflow: MLflow (the serving benchmark's peer) in its own venv, never in .venv
-PEERS_MLFLOW := .peers/mlflow
-$(PEERS_MLFLOW)/.installed:
-	$(PYTHON) -m venv $(PEERS_MLFLOW)
-	$(PEERS_MLFLOW)/bin/python -m pip install -q --upgrade pip
-	$(PEERS_MLFLOW)/bin/python -m pip install -q "mlflow>=2.12" "lightgbm>=4.3" "pandas>=2.1" "pyarrow>=14"
-	@touch $@
-
-peers-mlflow: $(PEERS_MLFLOW)/.installed
-
-## bench-serving / bench-batch: measured runs, serialised through a lock (2 shared cores)
-bench-serving: dev peers-mlflow
-	flock /tmp/mlpilot-bench.lock $(PY) bench/serving.py
-
-bench-batch: dev
-	flock /tmp/mlpilot-bench.lock $(PY) bench/batch.py
