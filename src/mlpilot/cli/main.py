@@ -13,9 +13,14 @@ import click
 import typer
 
 from mlpilot.cli import apikey, models, project, runs
+from mlpilot.cli import audit as audit_cli
+from mlpilot.cli import bundle as bundle_cli
 from mlpilot.cli import data as data_cli
 from mlpilot.cli import demo as demo_module
 from mlpilot.cli import export as export_module
+from mlpilot.cli import lineage as lineage_cli
+from mlpilot.cli import report as report_cli
+from mlpilot.cli import reproduce as reproduce_cli
 from mlpilot.cli.context import open_workspace
 from mlpilot.cli.output import print_error, print_json
 from mlpilot.cli.runs import print_leaderboard
@@ -34,6 +39,11 @@ app.add_typer(models.app, name="model")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(data_cli.schema_app, name="schema")
 app.command("demo")(demo_module.demo)
+app.add_typer(audit_cli.app, name="audit")
+app.command("reproduce")(reproduce_cli.reproduce)
+app.command("export")(bundle_cli.export)
+app.command("lineage")(lineage_cli.lineage)
+app.command("report")(report_cli.report)
 app.add_typer(apikey.app, name="apikey")
 models.app.command("export")(export_module.export)
 
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn anticipated errors into one clear paragraph."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="mlpilot", standalone_mode=False)
+        code = command.main(args=argv, prog_name="mlpilot", standalone_mode=False)
     except MlpilotError as exc:
         print_error(exc.message)
         return exc.exit_code
@@ -117,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    # without standalone mode click returns a command's `typer.Exit(code)` instead of raising
+    return code if isinstance(code, int) else 0
 
 
 def entrypoint() -> None:

@@ -117,8 +117,13 @@ class CatBoostAdapter(ModelAdapter):
         """The model in CatBoost's binary format, canonical: a freshly trained model carries
         training-time metadata that a loaded one does not, so the bytes are taken after one
         load, where dump and load are a fixed point."""
-        first = _save(model)
-        return first if getattr(model, "_mlpilot_loaded", False) else _save(self.load(first))
+        loaded = model if getattr(model, "_mlpilot_loaded", False) else self.load(_save(model))
+        # every training stamps a random model GUID; a fixed one keeps equal models equal bytes
+        metadata = loaded.get_metadata()
+        metadata["model_guid"] = FIXED_GUID
+        if "train_finish_time" in metadata:
+            del metadata["train_finish_time"]
+        return _save(loaded)
 
     def load(self, data: bytes) -> CatBoost:
         model = CatBoost()
@@ -129,6 +134,9 @@ class CatBoostAdapter(ModelAdapter):
                                  fix="re-create the artifact; it was modified or damaged") from exc
         model._mlpilot_loaded = True  # type: ignore[attr-defined]
         return model
+
+
+FIXED_GUID = "00000000-00000000-00000000-00000000"
 
 
 def _save(model: CatBoost) -> bytes:
