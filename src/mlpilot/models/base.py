@@ -85,6 +85,11 @@ class ModelAdapter(ABC):
             params[param.name] = param.suggest(trial, self.name)
         return params
 
+    def model_size_bytes(self, model: Any) -> int:
+        """The size of the model as stored (families whose dump is slow override this with an
+        estimate from the model's own arrays)."""
+        return len(self.dump(model))
+
     def estimate_memory_mb(self, n_rows: int, n_features: int, params: dict[str, Any]) -> float:
         """A rough peak-memory estimate of one fit, in MB (the feature matrix a few times over,
         plus the library's own working set); families with large models override it."""

@@ -126,6 +126,12 @@ class _ForestAdapter(ModelAdapter):
             return np.asarray(model.predict(X), dtype=np.float64)
         return proba_columns(model.predict_proba(X), np.asarray(model.classes_), None)
 
+    def model_size_bytes(self, model: Any) -> int:
+        """The tree arrays' bytes (what the skops file holds), without the slow dump."""
+        return int(sum(tree.tree_.__getstate__()["nodes"].nbytes
+                       + tree.tree_.__getstate__()["values"].nbytes
+                       for tree in model.estimators_))
+
     def dump(self, model: Any) -> bytes:
         return skops_dump(model)
 

@@ -284,11 +284,13 @@ class _Loop:
                 return TrialResult(number, family, params, seed, "skipped", None, 0.0, 0.0, 0,
                                    f"memory estimate {estimate:,.0f} MB exceeds the approved "
                                    f"{self.limits.memory_mb:,} MB")
-        deadline = (math.inf if self.replaying else
-                    _deadline(self.budget, self.reserve, share=1.0 if self.whole_budget else 0.5))
+        first_model = family != "baseline" and len(self.fits) <= 1
+        share = 1.0 if self.whole_budget or first_model else 0.5
+        deadline = math.inf if self.replaying else _deadline(self.budget, self.reserve, share)
         try:
-            fit = self.problem.fit(family, params, seed, None if deadline == math.inf
-                                   else deadline)
+            fit = self.problem.fit(family, params, seed,
+                                   None if deadline == math.inf else deadline,
+                                   finish_late_folds=first_model)
             score = float(self.scorer(self.problem.scored_y, fit.prediction))
             if not math.isfinite(score):
                 raise ValueError(f"the {self.scorer.name} score is {score}")

@@ -132,8 +132,13 @@ class Problem:
         return self._cache[key]
 
     def fit(self, family: str, params: dict[str, Any], seed: int,
-            deadline: float | None) -> TrialFit:
-        """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members."""
+            deadline: float | None, *, finish_late_folds: bool = False) -> TrialFit:
+        """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members.
+
+        Past the deadline the remaining folds are not started (TimeoutError), unless
+        ``finish_late_folds``: then each still fits, stopping at once (the first model of a
+        search must exist even on a slow machine).
+        """
         adapter = get_adapter(family)
         members: list[Member] = []
         parts: list[np.ndarray] = []
@@ -141,6 +146,10 @@ class Problem:
         size = 0
         weight = 1.0 / len(self.folds)
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
+            late = deadline is not None and time.monotonic() >= deadline
+            if fold > 0 and late and not finish_late_folds:
+                raise TimeoutError(f"stopped at its deadline after {fold} of "
+                                   f"{len(self.folds)} folds")
             pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold)
             started = time.monotonic()
             model = adapter.fit(
@@ -152,7 +161,7 @@ class Problem:
             started = time.monotonic()
             parts.append(adapter.predict(model, Xv, self.task))
             predict_seconds += time.monotonic() - started
-            size += len(adapter.dump(model))
+            size += adapter.model_size_bytes(model)
             members.append(Member(family, pipeline, model, weight))
         if self.strategy.kind == "holdout":
             prediction = parts[0]
