@@ -14,8 +14,8 @@ reference rows            numeric (more than 5 distinct)       categorical, bool
 ========================  ===================================  ===================================
 
 A p-value test on a large sample flags differences too small to matter, so large samples are
-judged on the size of the difference (for categories: a size that is also significant). The table drifts when at least half of the
-compared columns drift.
+judged on the size of the difference (for categories: a size that is also significant). The
+table drifts when at least half of the compared columns drift.
 
 Example:
     >>> import numpy as np
