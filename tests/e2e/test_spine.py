@@ -206,3 +206,17 @@ def test_a_crash_while_registering_leaves_no_model_and_a_failed_run(trained, mon
     last = project.runs()[-1]
     assert last.status == "failed" and "disk full" in last.error
     assert ws.verify_audit().ok
+
+
+def test_optimize_for_latency_keeps_only_fast_models(cli):
+    code, _, err = cli("run", "flights", "--max-trials", "6", "--optimize-for", "latency",
+                       "--max-latency-us", "3")
+    assert code == 0, err
+    board = json_of(cli, "leaderboard", "flights")
+    assert "ensemble" not in {t["family"] for t in board}
+    rejected = [t for t in board if t["state"] == "rejected"]
+    assert rejected and all("latency limit" in t["error"] for t in rejected)
+    kept = [t for t in board if t["state"] == "complete" and t["family"] != "baseline"]
+    assert all(t["predict_seconds_per_row"] <= 3e-6 for t in kept)
+    code, _, err = cli("run", "flights", "--optimize-for", "speed")
+    assert code != 0 and "accuracy or latency" in err

@@ -78,9 +78,9 @@ def test_search_stays_within_its_budget(delay_problem):
     started = time.monotonic()
     result = search(delay_problem, budget=Budget(5.0))
     elapsed = time.monotonic() - started
-    assert elapsed < 5.5
+    assert elapsed < 5.0 + 2.0  # the overrun allowed for short budgets
     assert result.trials[0].family == "baseline"
-    assert len(result.trials) >= 3
+    assert len(result.trials) >= 2  # the baseline and a first model, even on a busy machine
 
 
 def test_same_seed_same_trials_and_predictions(delay_problem):

@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 from mlpilot.cli.context import open_workspace
 from mlpilot.cli.output import console, print_json, table
 from mlpilot.cli.progress import LiveRunDisplay
+from mlpilot.core.errors import ConfigError
 from mlpilot.pipeline.workspace import Project, Trial
 
 
@@ -30,21 +31,32 @@ def start(
     name: str = typer.Argument(..., help="Project name."),
     max_trials: int = typer.Option(None, "--max-trials", min=1,
                                    help="Stop after N trials (repeatable from scratch)."),
+    optimize_for: str = typer.Option("accuracy", "--optimize-for",
+                                     help="accuracy, or latency: only models predicting under "
+                                          "--max-latency-us per row, no ensemble."),
+    max_latency_us: float = typer.Option(20.0, "--max-latency-us", min=0.01,
+                                         help="Per-row prediction limit with "
+                                              "--optimize-for latency."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON, no display."),
 ) -> None:
     """Run the pipeline inside the approved budget: split, search, evaluate, register, promote.
 
-    Example: mlpilot run flights
+    Example: mlpilot run flights --optimize-for latency --max-latency-us 10
     """
+    if optimize_for not in ("accuracy", "latency"):
+        raise ConfigError(f"unknown --optimize-for value {optimize_for!r}",
+                          expected="accuracy or latency", fix="pass --optimize-for latency")
+    latency = max_latency_us if optimize_for == "latency" else None
     project = open_workspace().project(name)
     spec = project.require_approved_budget()
     if as_json:
-        outcome = project.run(max_trials=max_trials)
+        outcome = project.run(max_trials=max_trials, max_latency_us=latency)
         print_json(outcome.__dict__)
         return
     console.print(f"Running [bold]{name}[/] within {spec.describe()}")
     with LiveRunDisplay(spec.time_seconds, project.config.metric) as display:
-        outcome = project.run(max_trials=max_trials, observer=display)
+        outcome = project.run(max_trials=max_trials, observer=display,
+                              max_latency_us=latency)
     console.print(f"Run [bold]{outcome.run_id}[/] finished in {outcome.seconds:.1f}s; "
                   f"registered model version [bold]{outcome.model_version}[/]")
     print_leaderboard(project, outcome.run_id, limit=10)

@@ -93,9 +93,12 @@ def execute_run(
     store: StoreHandle, project_name: str, *, max_trials: int | None = None,
     observer: RunObserver | None = None, dataset_version: int | None = None,
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
-    approval_id: int | None = None,
+    approval_id: int | None = None, max_latency_us: float | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
+
+    ``max_latency_us`` limits the search to models predicting under that many microseconds
+    per row (``--optimize-for latency``); no ensemble is built then.
 
     ``dataset_version`` picks a recorded dataset version (default: the latest).
     ``trial_sequence`` refits that recorded sequence instead of searching (a replay).
@@ -126,6 +129,7 @@ def execute_run(
                       "approved_at": approval.approved_at.isoformat()},
             max_trials=max_trials, n_threads=spec.cpus,
             mode="search" if trial_sequence is None else "replay", reproduces=reproduces)
+        manifest["max_latency_us"] = max_latency_us
         repo.add_run(session, project, run_id=run_id, dataset=dataset, approval=approval,
                            seed=config.seed, manifest=manifest)
         append_event(session, "run.started", {"run_id": run_id, "budget": spec.to_dict(),
@@ -135,7 +139,8 @@ def execute_run(
                      project=project.name, actor=actor)
     try:
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
-                            max_trials, observer, actor, trial_sequence, reproduces)
+                            max_trials, observer, actor, trial_sequence, reproduces,
+                            max_latency_us=max_latency_us)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -152,7 +157,7 @@ def _pipeline(
     store: StoreHandle, project: ProjectRow, config: ProjectConfig, schema: Schema,
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
-    reproduces: str | None = None,
+    reproduces: str | None = None, max_latency_us: float | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -206,7 +211,8 @@ def _pipeline(
     # decided from the approved budget (not the clock), so a replay decides the same
     allow_cv = config.time_column is None
     plan = choose_strategy(len(train_y) + len(valid_y), spec.time_seconds, allow_cv)
-    limits = Limits(memory_mb=spec.memory_mb)
+    limits = Limits(memory_mb=spec.memory_mb,
+                    max_latency=max_latency_us / 1e6 if max_latency_us is not None else None)
     if trial_sequence is not None:
         result: SearchResult = replay_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,

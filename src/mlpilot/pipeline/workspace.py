@@ -219,10 +219,14 @@ class Project:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def run(self, *, max_trials: int | None = None,
-            observer: RunObserver | None = None) -> RunOutcome:
-        """Run the pipeline inside the approved budget; raises ApprovalError without one."""
-        return execute_run(self._store, self.name, max_trials=max_trials, observer=observer)
+    def run(self, *, max_trials: int | None = None, observer: RunObserver | None = None,
+            max_latency_us: float | None = None) -> RunOutcome:
+        """Run the pipeline inside the approved budget; raises ApprovalError without one.
+
+        ``max_latency_us`` keeps only models predicting under that many µs per row.
+        """
+        return execute_run(self._store, self.name, max_trials=max_trials, observer=observer,
+                           max_latency_us=max_latency_us)
 
     def runs(self) -> list[Run]:
         with self._store.transaction() as session:

@@ -184,6 +184,7 @@ class _Config:
     seed: int | None = None
     trial: optuna.Trial | None = None
     study: optuna.Study | None = None
+    recorded_state: str | None = None
 
 
 def _sampled(problem: Problem, families: list[str], seed: int,
@@ -228,7 +229,8 @@ def _replayed(sequence: Sequence[Any]) -> Iterator[_Config]:
     for spec in specs:
         get_adapter(spec.family)
     for spec in specs:
-        yield _Config(spec.family, dict(spec.params), seed=int(spec.seed))
+        yield _Config(spec.family, dict(spec.params), seed=int(spec.seed),
+                      recorded_state=str(getattr(spec, "state", "complete")))
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -260,15 +262,18 @@ class _Loop:
             if not self.replaying and number > 0 and self.budget.remaining() <= self.reserve:
                 break
             trial_seed = config.seed if config.seed is not None else seed + number
-            result = self._trial(number, config.family, config.params, trial_seed)
+            result = self._trial(number, config.family, config.params, trial_seed,
+                                 config.recorded_state)
             if config.trial is not None and config.study is not None:
                 _tell(config.study, config.trial, result)
             self.trials.append(result)
             if self.on_trial is not None:
                 self.on_trial(result)
 
-    def _trial(self, number: int, family: str, params: dict[str, Any],
-               seed: int) -> TrialResult:
+    def _trial(self, number: int, family: str, params: dict[str, Any], seed: int,
+               recorded_state: str | None = None) -> TrialResult:
+        """Fit and score one configuration. A replay mirrors the recorded decisions: a trial
+        recorded as skipped is skipped again, one recorded as rejected is kept out again."""
         key = canonical_json([family, params])
         if key in self.seen:
             earlier = self.trials[self.seen[key]]
@@ -277,7 +282,10 @@ class _Loop:
                                f"same configuration as trial {earlier.number}; not refitted")
         self.seen[key] = number
         adapter = get_adapter(family)
-        if self.limits.memory_mb is not None:
+        if recorded_state == "skipped":
+            return TrialResult(number, family, params, seed, "skipped", None, 0.0, 0.0, 0,
+                               "skipped as in the recorded run")
+        if self.limits.memory_mb is not None and recorded_state is None:
             estimate = adapter.estimate_memory_mb(self.problem.n_train_rows,
                                                   self.problem.X.shape[1], params)
             if estimate > self.limits.memory_mb:
@@ -299,7 +307,10 @@ class _Loop:
                                f"{type(exc).__name__}: {exc}")
         state, error = "complete", None
         limit = self.limits.max_latency
-        if limit is not None and family != "baseline" and fit.predict_seconds_per_row > limit:
+        if recorded_state == "rejected":
+            state, error = "rejected", "rejected as in the recorded run"
+        elif (recorded_state is None and limit is not None and family != "baseline"
+              and fit.predict_seconds_per_row > limit):
             state = "rejected"
             error = (f"predicts in {fit.predict_seconds_per_row * 1e6:.1f} µs/row, over the "
                      f"{limit * 1e6:.1f} µs/row latency limit")
