@@ -29,7 +29,7 @@ def trained(tmp_path_factory, flights_slice):
         mp.delenv("MLPILOT_DB", raising=False)
         assert main(["project", "create", "flights", "--data", str(data), "--target", "delayed",
                      "--time-column", "time_hour"]) == 0
-        assert main(["project", "approve", "flights", "--time", "60s", "--cpus", "2"]) == 0
+        assert main(["project", "approve", "flights", "--time", "300s", "--cpus", "2"]) == 0
         assert main(["run", "flights", "--max-trials", MAX_TRIALS]) == 0
         yield home, data
 
@@ -59,7 +59,7 @@ def test_project_show_reports_the_detected_problem(cli):
     info = json_of(cli, "project", "show", "flights")
     assert info["task"] == "binary" and info["metric"] == "roc_auc"
     assert info["dataset"]["rows"] == 5000 and len(info["dataset"]["sha256"]) == 64
-    assert info["approved_budget"]["time_seconds"] == 60.0
+    assert info["approved_budget"]["time_seconds"] == 300.0
     assert info["approval"]["approved_by"] == "ana"
     assert info["champion"] == 1
     assert [p["name"] for p in json_of(cli, "project", "list")] == ["flights"]
