@@ -160,3 +160,42 @@ def test_memory_and_latency_limits_skip_and_reject_trials(delay_problem):
 def test_binary_threshold_is_tuned_for_a_rare_positive_class(portfolio_result):
     result, _ = portfolio_result
     assert result.best.threshold is not None and result.best.threshold < 0.5
+
+
+LONG_FITS = {
+    "lightgbm": {"n_estimators": 100_000, "learning_rate": 0.001, "num_leaves": 255,
+                 "min_child_samples": 2},
+    "xgboost": {"n_estimators": 100_000, "learning_rate": 0.001, "max_depth": 10},
+    "catboost": {"n_estimators": 100_000, "learning_rate": 0.001, "depth": 8},
+    "random_forest": {"n_estimators": 20_000, "min_samples_leaf": 1, "max_features": 1.0},
+}  # (lbfgs converges on this data before any deadline; linear cuts share the mechanism)
+
+
+@pytest.mark.parametrize("family", sorted(LONG_FITS))
+def test_a_fit_cut_by_its_deadline_is_rebuilt_from_the_recorded_rounds(delay_problem, family):
+    """The deadline stops a fit; fitting again for the recorded rounds gives the same model."""
+    from mlpilot.models.registry import get_adapter
+    from mlpilot.search.validation import Problem, Strategy
+
+    problem = Problem(delay_problem["train_X"], delay_problem["train_y"],
+                      delay_problem["valid_X"], delay_problem["valid_y"],
+                      delay_problem["schema"], delay_problem["task"], 2, 2,
+                      Strategy("holdout", 1), 0)
+    adapter = get_adapter(family)
+    params = {**adapter.default_params(delay_problem["task"], 3500), **LONG_FITS[family]}
+    cut = problem.fit(family, params, 7, time.monotonic() + 0.4)
+    assert cut.cuts[0] is not None and cut.cuts[0] >= 1
+    again = problem.fit(family, params, 7, None, cuts=cut.cuts)
+    assert again.cuts == (None,)
+    assert adapter.dump(again.members[0].model) == adapter.dump(cut.members[0].model)
+    np.testing.assert_array_equal(again.prediction, cut.prediction)
+
+
+def test_a_time_budgeted_search_replays_bit_for_bit(delay_problem):
+    """Whatever the deadline cut, failed or kept, the replay mirrors it."""
+    first = search(delay_problem, budget=Budget(6.0), families=["lightgbm", "random_forest"],
+                   strategy="cv")
+    again = search(delay_problem, replay=list(first.trials), strategy="cv")
+    assert [(t.family, t.state, t.score) for t in again.trials] == [
+        (t.family, t.state, t.score) for t in first.trials]
+    assert again.best.to_bytes() == first.best.to_bytes()

@@ -69,6 +69,21 @@ class ModelAdapter(ABC):
     file_suffix: ClassVar[str]
     #: cheap parameters for tests and smoke runs (merged over ``default_params``)
     small_params: ClassVar[dict[str, Any]] = {}
+    #: the parameter counting rounds / trees / iterations, which a deadline can cut short
+    #: (None: fits of this family are never cut)
+    rounds_param: ClassVar[str | None] = None
+
+    def take_cut(self, model: Any) -> int | None:
+        """How many rounds the fit ran when its deadline stopped it (None: it was not cut),
+        removing the mark from the model so it never reaches the model's stored bytes.
+
+        Fitting again with ``rounds_param`` set to this number and no deadline gives the same
+        model, so a replay of a time-budgeted run is bit-identical.
+        """
+        value = getattr(model, "_mlpilot_cut_at", None)
+        if hasattr(model, "_mlpilot_cut_at"):
+            delattr(model, "_mlpilot_cut_at")
+        return None if value is None else int(value)
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         """Every parameter the family's ``fit`` reads, at sensible defaults."""

@@ -34,6 +34,7 @@ from mlpilot.core.errors import IntegrityError
 from mlpilot.models.base import ModelAdapter, Param, past
 
 EARLY_STOPPING_ROUNDS = 50
+STOP_AFTER = "_stop_after"
 
 DEFAULTS: dict[str, Any] = {
     "n_estimators": 2000,
@@ -54,11 +55,18 @@ SPACE: tuple[Param, ...] = (
 class _Deadline:
     """CatBoost callback: returning False stops training."""
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, stop_after: int | None = None) -> None:
         self.deadline = deadline
+        self.stop_after = stop_after
+        self.cut_at: int | None = None
 
     def after_iteration(self, info: Any) -> bool:
-        return not past(self.deadline)
+        if self.stop_after is not None and info.iteration >= self.stop_after:
+            return False
+        if past(self.deadline):
+            self.cut_at = int(info.iteration)  # iterations done (1-based)
+            return False
+        return True
 
 
 class CatBoostAdapter(ModelAdapter):
@@ -69,6 +77,9 @@ class CatBoostAdapter(ModelAdapter):
     relative_cost: ClassVar[float] = 3.0
     file_suffix: ClassVar[str] = "cbm"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "depth": 4}
+    # CatBoost's result depends on the iteration limit itself, so a replay keeps the limit and
+    # stops after the recorded iterations instead (a pseudo-parameter read by ``fit``)
+    rounds_param: ClassVar[str | None] = STOP_AFTER
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -81,6 +92,7 @@ class CatBoostAdapter(ModelAdapter):
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, deadline: float | None = None) -> CatBoost:
         settings = dict(params)
+        stop_after = settings.pop(STOP_AFTER, None)
         settings["iterations"] = int(settings.pop("n_estimators", DEFAULTS["n_estimators"]))
         settings.update(random_seed=int(seed), thread_count=int(n_threads),
                         allow_writing_files=False, verbose=False, use_best_model=True)
@@ -100,7 +112,9 @@ class CatBoostAdapter(ModelAdapter):
         else:
             settings["use_best_model"] = False
         model = CatBoost(settings)
-        model.fit(train, eval_set=eval_set, callbacks=[_Deadline(deadline)])
+        stopper = _Deadline(deadline, None if stop_after is None else int(stop_after))
+        model.fit(train, eval_set=eval_set, callbacks=[stopper])
+        model._mlpilot_cut_at = stopper.cut_at  # type: ignore[attr-defined]
         model._mlpilot_cats = cats  # type: ignore[attr-defined]
         return model
 
@@ -121,8 +135,12 @@ class CatBoostAdapter(ModelAdapter):
         # every training stamps a random model GUID; a fixed one keeps equal models equal bytes
         metadata = loaded.get_metadata()
         metadata["model_guid"] = FIXED_GUID
-        if "train_finish_time" in metadata:
-            del metadata["train_finish_time"]
+        # training-time records (parameters such as the iteration limit, metric histories,
+        # output options) do not affect predictions; without them a fit cut at its deadline and
+        # its replay for the recorded rounds are the same bytes
+        for key in ("train_finish_time", "params", "training", "output_options"):
+            if key in metadata:
+                del metadata[key]
         return _save(loaded)
 
     def load(self, data: bytes) -> CatBoost:

@@ -73,6 +73,7 @@ class _ForestAdapter(ModelAdapter):
     preprocessing: ClassVar[str] = "tree"
     file_suffix: ClassVar[str] = "skops"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 20, "min_samples_leaf": 5}
+    rounds_param: ClassVar[str | None] = "n_estimators"
     classifier: ClassVar[type]
     regressor: ClassVar[type]
 
@@ -119,6 +120,8 @@ class _ForestAdapter(ModelAdapter):
             model.n_estimators = min(total, model.n_estimators + chunk)
         # threads add tree outputs in a racy order; predicting serially keeps results bit-exact
         model.n_jobs = 1
+        # warm-started trees draw their seeds in order, so the same count gives the same forest
+        model._mlpilot_cut_at = model.n_estimators if model.n_estimators < total else None
         return model
 
     def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:

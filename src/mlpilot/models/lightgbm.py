@@ -63,6 +63,7 @@ class _StopAtDeadline:
     def __init__(self, deadline: float | None, patience: int) -> None:
         self.deadline = deadline
         self.patience = patience
+        self.cut_at: int | None = None
         self.best_iteration = 0
         self.best_score: float | None = None
         self.best_results: list[Any] = []
@@ -81,6 +82,9 @@ class _StopAtDeadline:
         else:
             self.best_iteration = env.iteration
         if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.cut_at = env.iteration + 1
+            raise lgb.callback.EarlyStopException(self.best_iteration, self.best_results)
+        if env.iteration == env.end_iteration - 1:  # the last round keeps the best one too
             raise lgb.callback.EarlyStopException(self.best_iteration, self.best_results)
 
 
@@ -92,6 +96,7 @@ class LightGBMAdapter(ModelAdapter):
     relative_cost: ClassVar[float] = 1.0
     file_suffix: ClassVar[str] = "txt"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "num_leaves": 15}
+    rounds_param: ClassVar[str | None] = "n_estimators"
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -125,8 +130,10 @@ class LightGBMAdapter(ModelAdapter):
             valid_sets.append(lgb.Dataset(X_valid, label=y_valid, categorical_feature=cats,
                                           reference=train))
         stopper = _StopAtDeadline(deadline, EARLY_STOPPING_ROUNDS)
-        return lgb.train(settings, train, num_boost_round=rounds, valid_sets=valid_sets,
-                         valid_names=["valid"] * len(valid_sets), callbacks=[stopper])
+        booster = lgb.train(settings, train, num_boost_round=rounds, valid_sets=valid_sets,
+                            valid_names=["valid"] * len(valid_sets), callbacks=[stopper])
+        booster._mlpilot_cut_at = stopper.cut_at
+        return booster
 
     def predict(self, model: lgb.Booster, X: np.ndarray, task: Task) -> np.ndarray:
         best = model.best_iteration if model.best_iteration > 0 else None
@@ -136,8 +143,16 @@ class LightGBMAdapter(ModelAdapter):
         return raw
 
     def dump(self, model: lgb.Booster) -> bytes:
+        """Model text at the best iteration, without the training-parameters block (it records
+        settings such as the round limit, which do not affect predictions; without it a fit cut
+        at its deadline and its replay for the recorded rounds are the same bytes)."""
         best = model.best_iteration if model.best_iteration > 0 else None
-        return model.model_to_string(num_iteration=best).encode("utf-8")
+        text = model.model_to_string(num_iteration=best)
+        start = text.find("\nparameters:\n")
+        end = text.find("end of parameters\n", start)
+        if start >= 0 and end > start:
+            text = text[:start] + text[end + len("end of parameters\n"):]
+        return text.encode("utf-8")
 
     def load(self, data: bytes) -> lgb.Booster:
         try:

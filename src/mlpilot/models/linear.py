@@ -55,6 +55,7 @@ class LinearAdapter(ModelAdapter):
     relative_cost: ClassVar[float] = 0.3
     file_suffix: ClassVar[str] = "skops"
     small_params: ClassVar[dict[str, Any]] = {"max_iter": 100}
+    rounds_param: ClassVar[str | None] = "max_iter"
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -84,7 +85,10 @@ class LinearAdapter(ModelAdapter):
                 model.fit(X, y)
                 done += model.max_iter
                 converged = int(np.max(model.n_iter_)) < model.max_iter
-                if converged or done >= total or past(deadline):
+                if converged or done >= total:
+                    return model
+                if past(deadline):
+                    model._mlpilot_cut_at = done  # chunks of the same size: same iterates
                     return model
                 model.max_iter = min(ITERATION_CHUNK, total - done)
 

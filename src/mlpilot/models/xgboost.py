@@ -59,9 +59,13 @@ class _Deadline(xgb.callback.TrainingCallback):
     def __init__(self, deadline: float | None) -> None:
         super().__init__()
         self.deadline = deadline
+        self.cut_at: int | None = None
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        return past(self.deadline)
+        if past(self.deadline):
+            self.cut_at = epoch + 1
+            return True
+        return False
 
 
 class XGBoostAdapter(ModelAdapter):
@@ -72,6 +76,7 @@ class XGBoostAdapter(ModelAdapter):
     relative_cost: ClassVar[float] = 1.5
     file_suffix: ClassVar[str] = "json"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "max_depth": 4}
+    rounds_param: ClassVar[str | None] = "n_estimators"
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -99,15 +104,21 @@ class XGBoostAdapter(ModelAdapter):
         train = xgb.DMatrix(X, label=y, feature_types=types, enable_categorical=True,
                             nthread=int(n_threads))
         evals = []
-        callbacks: list[xgb.callback.TrainingCallback] = [_Deadline(deadline)]
+        stopper = _Deadline(deadline)
+        # XGBoost stops asking callbacks once one says stop, so early stopping goes first: it
+        # must see the round the deadline ends on, as it does when a replay ends there
+        callbacks: list[xgb.callback.TrainingCallback] = []
         if X_valid is not None and y_valid is not None:
             evals.append((xgb.DMatrix(X_valid, label=y_valid, feature_types=types,
                                       enable_categorical=True, nthread=int(n_threads)),
                           "valid"))
             callbacks.append(xgb.callback.EarlyStopping(rounds=EARLY_STOPPING_ROUNDS,
                                                         save_best=True))
-        return xgb.train(settings, train, num_boost_round=rounds, evals=evals,
-                         callbacks=callbacks, verbose_eval=False)
+        callbacks.append(stopper)
+        booster = xgb.train(settings, train, num_boost_round=rounds, evals=evals,
+                            callbacks=callbacks, verbose_eval=False)
+        booster._mlpilot_cut_at = stopper.cut_at
+        return booster
 
     def predict(self, model: xgb.Booster, X: np.ndarray, task: Task) -> np.ndarray:
         types = model.feature_types

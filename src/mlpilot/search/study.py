@@ -5,7 +5,9 @@ Each trial fits one family with one set of parameters under the validation strat
 holdout, or k-fold cross-validation with bagged fold models, see
 :mod:`mlpilot.search.validation`), is scored on its validation (or out-of-fold) predictions and
 records its cost. Trial ``n`` is fitted with seed ``seed + n`` and a deadline (the budget's end
-less a reserve, and at most half of what remains), so the search ends on time. A trial whose
+less a reserve, and at most half of what remains; with ``max_trials`` only the budget's end),
+so the search ends on time. When a deadline cuts a fit, the rounds it ran are recorded with the
+trial (``_cut_at``, per fold), so a replay rebuilds exactly the same model. A trial whose
 memory estimate exceeds the approved memory, or (with ``max_latency``) whose prediction cost
 per row is over the limit, is skipped or rejected and recorded. With ``max_trials`` and enough
 budget the same seed gives the same trials, scores and predictions, bit for bit; a recorded
@@ -67,6 +69,8 @@ RESERVE_FRACTION = 0.1  # of the budget, kept for the last trial's scoring and t
 MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
 ENSEMBLE = "ensemble"
+#: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
+CUT_KEY = "_cut_at"
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ class _Config:
     trial: optuna.Trial | None = None
     study: optuna.Study | None = None
     recorded_state: str | None = None
+    cuts: list[int | None] | None = None
 
 
 def _sampled(problem: Problem, families: list[str], seed: int,
@@ -229,8 +234,10 @@ def _replayed(sequence: Sequence[Any]) -> Iterator[_Config]:
     for spec in specs:
         get_adapter(spec.family)
     for spec in specs:
-        yield _Config(spec.family, dict(spec.params), seed=int(spec.seed),
-                      recorded_state=str(getattr(spec, "state", "complete")))
+        params = dict(spec.params)
+        cuts = params.pop(CUT_KEY, None)
+        yield _Config(spec.family, params, seed=int(spec.seed),
+                      recorded_state=str(getattr(spec, "state", "complete")), cuts=cuts)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -263,7 +270,7 @@ class _Loop:
                 break
             trial_seed = config.seed if config.seed is not None else seed + number
             result = self._trial(number, config.family, config.params, trial_seed,
-                                 config.recorded_state)
+                                 config.recorded_state, config.cuts)
             if config.trial is not None and config.study is not None:
                 _tell(config.study, config.trial, result)
             self.trials.append(result)
@@ -271,7 +278,8 @@ class _Loop:
                 self.on_trial(result)
 
     def _trial(self, number: int, family: str, params: dict[str, Any], seed: int,
-               recorded_state: str | None = None) -> TrialResult:
+               recorded_state: str | None = None,
+               cuts: list[int | None] | None = None) -> TrialResult:
         """Fit and score one configuration. A replay mirrors the recorded decisions: a trial
         recorded as skipped is skipped again, one recorded as rejected is kept out again."""
         key = canonical_json([family, params])
@@ -282,9 +290,9 @@ class _Loop:
                                f"same configuration as trial {earlier.number}; not refitted")
         self.seen[key] = number
         adapter = get_adapter(family)
-        if recorded_state == "skipped":
-            return TrialResult(number, family, params, seed, "skipped", None, 0.0, 0.0, 0,
-                               "skipped as in the recorded run")
+        if recorded_state in ("skipped", "failed"):
+            return TrialResult(number, family, params, seed, recorded_state, None, 0.0, 0.0, 0,
+                               f"{recorded_state} in the recorded run; not refitted")
         if self.limits.memory_mb is not None and recorded_state is None:
             estimate = adapter.estimate_memory_mb(self.problem.n_train_rows,
                                                   self.problem.X.shape[1], params)
@@ -298,7 +306,7 @@ class _Loop:
         try:
             fit = self.problem.fit(family, params, seed,
                                    None if deadline == math.inf else deadline,
-                                   finish_late_folds=first_model)
+                                   finish_late_folds=first_model, cuts=cuts)
             score = float(self.scorer(self.problem.scored_y, fit.prediction))
             if not math.isfinite(score):
                 raise ValueError(f"the {self.scorer.name} score is {score}")
@@ -316,7 +324,10 @@ class _Loop:
                      f"{limit * 1e6:.1f} µs/row latency limit")
         else:
             self.fits[number] = fit
-        return TrialResult(number, family, params, seed, state, score, fit.fit_seconds,
+        recorded = dict(params)
+        if any(c is not None for c in fit.cuts):
+            recorded[CUT_KEY] = list(fit.cuts)  # where the deadline stopped each fold
+        return TrialResult(number, family, recorded, seed, state, score, fit.fit_seconds,
                            fit.predict_seconds_per_row, fit.model_size_bytes, error)
 
     def finish(self, classes: Sequence[Any] | None, build_ensemble: bool,

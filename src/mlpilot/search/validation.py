@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,8 @@ class TrialFit:
     fit_seconds: float
     predict_seconds_per_row: float
     model_size_bytes: int
+    #: per fold, the rounds run when the deadline cut the fit (None: not cut)
+    cuts: tuple[int | None, ...] = ()
 
 
 @dataclass
@@ -132,12 +135,14 @@ class Problem:
         return self._cache[key]
 
     def fit(self, family: str, params: dict[str, Any], seed: int,
-            deadline: float | None, *, finish_late_folds: bool = False) -> TrialFit:
+            deadline: float | None, *, finish_late_folds: bool = False,
+            cuts: Sequence[int | None] | None = None) -> TrialFit:
         """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members.
 
         Past the deadline the remaining folds are not started (TimeoutError), unless
         ``finish_late_folds``: then each still fits, stopping at once (the first model of a
-        search must exist even on a slow machine).
+        search must exist even on a slow machine). ``cuts`` (a replay) fits each fold for the
+        recorded number of rounds, without a deadline, which rebuilds the same models.
         """
         adapter = get_adapter(family)
         members: list[Member] = []
@@ -145,7 +150,11 @@ class Problem:
         fit_seconds = predict_seconds = 0.0
         size = 0
         weight = 1.0 / len(self.folds)
+        taken: list[int | None] = []
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
+            fold_params = params
+            if cuts is not None and fold < len(cuts) and cuts[fold] is not None:
+                fold_params = {**params, str(adapter.rounds_param): int(cuts[fold])}
             late = deadline is not None and time.monotonic() >= deadline
             if fold > 0 and late and not finish_late_folds:
                 raise TimeoutError(f"stopped at its deadline after {fold} of "
@@ -153,11 +162,13 @@ class Problem:
             pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold)
             started = time.monotonic()
             model = adapter.fit(
-                Xt, self.y[train_idx], task=self.task, n_classes=self.n_classes, params=params,
+                Xt, self.y[train_idx], task=self.task, n_classes=self.n_classes,
+                params=fold_params,
                 seed=seed, n_threads=self.n_threads,
                 categorical_indices=pipeline.categorical_indices_ if pipeline is not None
                 else (), X_valid=Xv, y_valid=self.y[valid_idx], deadline=deadline)
             fit_seconds += time.monotonic() - started
+            taken.append(adapter.take_cut(model))
             started = time.monotonic()
             parts.append(adapter.predict(model, Xv, self.task))
             predict_seconds += time.monotonic() - started
@@ -170,4 +181,5 @@ class Problem:
             for (_, valid_idx), part in zip(self.folds, parts, strict=True):
                 prediction[valid_idx] = part
         per_row = predict_seconds / max(1, len(self.scored_y))
-        return TrialFit(tuple(members), prediction, fit_seconds, per_row * len(self.folds), size)
+        return TrialFit(tuple(members), prediction, fit_seconds, per_row * len(self.folds), size,
+                        tuple(taken))
