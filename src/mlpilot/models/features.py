@@ -180,7 +180,12 @@ class FeaturePipeline:
             columns = list(_text_stats(step["column"], series).values())
         if not columns:
             return np.zeros((len(series), 0))
-        matrix = np.column_stack(columns)
+        return self.numbers_block(np.column_stack(columns), step)
+
+    def numbers_block(self, matrix: np.ndarray, step: dict[str, Any]) -> np.ndarray:
+        """A numeric-like step's output from its raw (n, parts) float matrix: as is in tree
+        mode; filled, standardised and with the missing indicator in linear mode. Shared by
+        :meth:`transform` and the record fast path (``models/records.py``)."""
         if self.mode == "tree":
             return matrix
         missing = np.isnan(matrix)
@@ -256,5 +261,8 @@ def _varies(values: np.ndarray) -> bool:
 def _text_stats(name: str, series: pd.Series) -> dict[str, np.ndarray]:
     strings = _as_str(series)
     length = strings.str.len().to_numpy(dtype=np.float64, na_value=np.nan)
-    words = strings.str.split().str.len().to_numpy(dtype=np.float64, na_value=np.nan)
+    if strings.isna().all():  # .str.split() of all-missing values is not a str column
+        words = np.full(len(strings), np.nan)
+    else:
+        words = strings.str.split().str.len().to_numpy(dtype=np.float64, na_value=np.nan)
     return {f"{name}__chars": length, f"{name}__words": words}

@@ -30,13 +30,15 @@ import io
 import json
 import platform
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError, IntegrityError
@@ -45,6 +47,7 @@ from mlpilot.data import schema as data_schema
 from mlpilot.data.schema import Schema
 from mlpilot.models.base import deterministic_zip
 from mlpilot.models.features import FeaturePipeline
+from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
 from mlpilot.models.registry import get_adapter
 
 FORMAT_VERSION = 1
@@ -141,14 +144,17 @@ class Predictor:
     # ------------------------------------------------------------- predicting
     def _combined(self, df: pd.DataFrame) -> np.ndarray:
         frame = data_schema.validate_prediction_input(df, self.schema)
+        return self._combine(lambda features: features.transform(frame), len(frame))
+
+    def _combine(self, transform: Callable[[FeaturePipeline], np.ndarray], n: int
+                 ) -> np.ndarray:
+        """The weighted average of the members' outputs; ``transform`` gives each matrix."""
         total_weight = float(sum(m.weight for m in self.members))
         combined: np.ndarray | None = None
         for member in self.members:
             adapter = get_adapter(member.family)
-            if member.features is None:
-                matrix = np.zeros((len(frame), 0))
-            else:
-                matrix = member.features.transform(frame)
+            features = member.features
+            matrix = np.zeros((n, 0)) if features is None else transform(features)
             part = adapter.predict(member.model, matrix, self.task)
             if self.task.is_classification:
                 part = _pad(part, len(self.classes or ()))
@@ -182,13 +188,69 @@ class Predictor:
 
     def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """One row per input row: ``prediction``, then ``proba_<class>`` per class."""
-        combined = self._combined(df)
+        return self._frame(self._combined(df))
+
+    def predict_arrow(self, table: pa.Table) -> pd.DataFrame:
+        """``predict_frame(table.to_pandas())`` for an Arrow table (a Parquet record batch),
+        identical to it, with the features computed by vectorised Arrow compute
+        (:class:`~mlpilot.models.records.ArrowTransformer`); a table with a column type only the
+        pandas path coerces goes through ``predict_frame`` instead."""
+        try:
+            matrices = {id(f): t.transform(table) for f, t in self._arrow_transformers()}
+        except NeedsFrame:
+            return self.predict_frame(table.to_pandas())
+        return self._frame(self._combine(lambda features: matrices[id(features)],
+                                         table.num_rows))
+
+    def _arrow_transformers(self) -> list[tuple[FeaturePipeline, ArrowTransformer]]:
+        cached = self.__dict__.get("_arrow_cache")
+        if cached is None:
+            cached = [(f, ArrowTransformer(f, self.schema)) for f, _ in self._record_transformers()]
+            object.__setattr__(self, "_arrow_cache", cached)
+        return cached
+
+    def _frame(self, combined: np.ndarray) -> pd.DataFrame:
         if not self.task.is_classification:
             return pd.DataFrame({"prediction": combined.astype(np.float64)})
         columns: dict[str, Any] = {"prediction": self._labels(combined)}
         for i, cls in enumerate(self.classes or ()):
             columns[f"proba_{cls}"] = combined[:, i]
         return pd.DataFrame(columns)
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``predict_frame`` for JSON records, as plain dicts: ``prediction`` then
+        ``proba_<class>`` per class, one per record, in order.
+
+        Identical (bit for bit) to ``frame_to_records(predict_frame(pd.DataFrame.from_records(
+        records)))``, the reference, but without pandas: each member's matrix comes from
+        :class:`~mlpilot.models.records.RecordTransformer`. Records holding a value only the
+        pandas path knows how to coerce (see ``models/records.py``) are scored by the reference
+        path instead, so the answer is the same either way.
+        """
+        try:
+            matrices = {id(f): t.transform(records) for f, t in self._record_transformers()}
+        except NeedsFrame:
+            return frame_to_records(self.predict_frame(pd.DataFrame.from_records(records)))
+        combined = self._combine(lambda features: matrices[id(features)], len(records))
+        if not self.task.is_classification:
+            return [{"prediction": p} for p in combined.astype(np.float64).tolist()]
+        names = [f"proba_{cls}" for cls in self.classes or ()]
+        labels = self._labels(combined).tolist()
+        return [{"prediction": label, **dict(zip(names, proba, strict=True))}
+                for label, proba in zip(labels, combined.tolist(), strict=True)]
+
+    def _record_transformers(self) -> list[tuple[FeaturePipeline, RecordTransformer]]:
+        """One compiled RecordTransformer per distinct feature pipeline (built once)."""
+        cached = self.__dict__.get("_records_cache")
+        if cached is None:
+            cached, seen = [], set()
+            for member in self.members:
+                features = member.features
+                if features is not None and id(features) not in seen:
+                    seen.add(id(features))
+                    cached.append((features, RecordTransformer(features, self.schema)))
+            object.__setattr__(self, "_records_cache", cached)
+        return cached
 
     # ------------------------------------------------------------- persisting
     def to_bytes(self) -> bytes:
@@ -234,7 +296,7 @@ class Predictor:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 files = {name: archive.read(name) for name in archive.namelist()}
             manifest = json.loads(files["predictor.json"])
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, zlib.error) as exc:
             raise _damaged(f"an unreadable archive ({exc})") from exc
         if manifest.get("format") != FORMAT_VERSION:
             raise ConfigError("unsupported Predictor format", expected=f"format {FORMAT_VERSION}",
@@ -253,6 +315,16 @@ class Predictor:
         return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
                    classes=manifest["classes"], members=members,
                    threshold=manifest["threshold"], versions=manifest["versions"])
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a ``predict_frame`` result as JSON-safe dicts (Python scalars), in order."""
+    columns = [str(c) for c in frame.columns]
+    plain = []
+    for column in frame.columns:
+        values = frame[column].to_numpy()
+        plain.append(values.tolist() if values.dtype.kind != "O" else [_plain(x) for x in values])
+    return [dict(zip(columns, row, strict=True)) for row in zip(*plain, strict=True)]
 
 
 def _damaged(found: str) -> IntegrityError:

@@ -16,10 +16,10 @@ from mlpilot.pipeline.apikeys import (
     AuthenticationError,
     ForbiddenError,
     authenticate,
-    hash_key,
 )
 from mlpilot.store.handle import StoreHandle
 
+_MAX_CACHED = 1024  # distinct headers remembered (cleared when full: a flood of bad keys)
 ANONYMOUS = ApiKey("anonymous", "admin", None, "no-auth", None)  # type: ignore[arg-type]
 
 
@@ -36,16 +36,22 @@ class KeyChecker:
         """The key of ``request`` if it allows ``scope``; 401 or 403 errors otherwise."""
         if not self.enabled:
             return ANONYMOUS
-        header = request.headers.get("authorization", "")
-        kind, _, secret = header.partition(" ")
-        secret = secret.strip() if kind.lower() == "bearer" else ""
-        digest = hash_key(secret) if secret else ""
-        cached = self._cache.get(digest)
+        return await self.check_header(request.headers.get("authorization", ""), scope)
+
+    async def check_header(self, header: str, scope: str) -> ApiKey:
+        """Like :meth:`check`, from the raw ``Authorization`` header value."""
+        if not self.enabled:
+            return ANONYMOUS
+        cached = self._cache.get(header)  # keyed by the raw header: no hashing on a hit
         if cached is not None and cached[1] > time.monotonic():
             key = cached[0]
         else:
+            kind, _, secret = header.partition(" ")
+            secret = secret.strip() if kind.lower() == "bearer" else ""
             key = await asyncio.to_thread(authenticate, self.store, secret or None)
-            self._cache[digest] = (key, time.monotonic() + self.ttl)
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[header] = (key, time.monotonic() + self.ttl)
         if not key.allows(scope):
             raise ForbiddenError(f"the API key {key.name!r} has scope {key.scope!r}, which "
                                  f"does not allow this action",

@@ -13,6 +13,8 @@ in metrics.render()
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -51,10 +53,23 @@ class ServerMetrics:
                                  "Logged rows not yet flushed to Parquet.",
                                  registry=self.registry)
 
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once (labels() costs more than inc())."""
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe_request(self, project: str, endpoint: str, status: int,
                         seconds: float) -> None:
-        self.requests.labels(project, endpoint, str(status)).inc()
-        self.latency.labels(project, endpoint).observe(seconds)
+        self._child(self.requests, project, endpoint, str(status)).inc()
+        self._child(self.latency, project, endpoint).observe(seconds)
+
+    def count_rows(self, project: str, n: int) -> None:
+        self._child(self.rows, project).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
