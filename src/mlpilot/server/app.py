@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -85,11 +86,18 @@ class _State:
         self.loaded = False
 
     def load(self) -> None:
-        for name, old, new in self.champions.refresh():
+        changes = self.champions.refresh()
+        for name, old, new in changes:
             self.metrics.model_version.labels(name).set(new)
             if old is not None:
                 self.metrics.swaps.labels(name).inc()
                 log.info("champion of %s: v%s -> v%s", name, old, new)
+        if changes or not self.loaded:
+            # The loaded libraries and models are hundreds of thousands of long-lived objects;
+            # without this every full collection walks them all: 130-190 ms pauses measured
+            # under load, which were the p99. Frozen objects are still freed by refcount.
+            gc.collect()
+            gc.freeze()
         self.loaded = True
 
     def served(self, name: str) -> Served:
@@ -161,15 +169,19 @@ def create_app(workspace: Workspace | None = None, config: ServeConfig | None = 
             if recovered:
                 log.info("prediction log: recovered %d rows left by a stopped server",
                          recovered)
+        limits = None
         if state.config.model_threads > 0:
             # one scoring thread per worker: OpenMP start-up costs more than a small batch
-            threadpoolctl.threadpool_limits(state.config.model_threads)
+            limits = threadpoolctl.threadpool_limits(state.config.model_threads)
         await asyncio.to_thread(state.load)
         poller = asyncio.create_task(_poll(state))
         try:
             yield
         finally:
             poller.cancel()
+            if limits is not None:
+                limits.restore_original_limits()
+            gc.unfreeze()
             await state.batcher.close()
             if state.log is not None:
                 await asyncio.to_thread(state.log.close)
