@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--sweep", action="store_true", help="also sweep micro-batching")
+    parser.add_argument("--default-only", action="store_true",
+                        help="mlpilot with its default settings only (no --batch-max-size 1)")
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument("--max-wait", type=float, default=180.0)
     args = parser.parse_args()
@@ -195,6 +197,8 @@ def main() -> None:
     env = {**os.environ, "MLPILOT_HOME": str(home)}
     configs = [("mlpilot", ["--batch-max-size", "64"]),
                ("mlpilot (no micro-batching)", ["--batch-max-size", "1"])]
+    if args.default_only:
+        configs = configs[:1]
     if args.sweep:
         configs += [(f"mlpilot batch {size} wait {wait}", ["--batch-max-size", str(size),
                                                           "--batch-max-wait-ms", str(wait)])
