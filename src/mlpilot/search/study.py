@@ -325,8 +325,9 @@ class _Loop:
         else:
             self.fits[number] = fit
         recorded = dict(params)
-        if any(c is not None for c in fit.cuts):
-            recorded[CUT_KEY] = list(fit.cuts)  # where the deadline stopped each fold
+        applied = cuts if cuts is not None else fit.cuts  # a replay records the cuts it rebuilt
+        if any(c is not None for c in applied):
+            recorded[CUT_KEY] = list(applied)  # where the deadline stopped each fold
         return TrialResult(number, family, recorded, seed, state, score, fit.fit_seconds,
                            fit.predict_seconds_per_row, fit.model_size_bytes, error)
 
