@@ -107,7 +107,7 @@ def test_fit_stops_at_its_deadline(request, family):
     started = time.monotonic()
     model = adapter.fit(Xt, yt, task=Task.BINARY, n_classes=2, params=params, seed=0,
                         n_threads=2, categorical_indices=cats, deadline=started + 0.5)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0  # minutes without the deadline
     assert adapter.predict(model, Xv[:5], Task.BINARY).shape == (5, 2)
 
 
