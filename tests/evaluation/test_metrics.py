@@ -153,3 +153,12 @@ def test_unknown_metric_lists_the_valid_ones():
 def test_metric_for_another_task():
     with pytest.raises(ConfigError, match=r"'rmse' does not apply to binary.*roc_auc"):
         get_metric("rmse", Task.BINARY)
+
+
+def test_label_metrics_use_the_model_decision_threshold():
+    y = np.array([0, 0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.65, 0.35], [0.6, 0.4]])
+    at_half = evaluate(Task.BINARY, y, proba)
+    tuned = evaluate(Task.BINARY, y, proba, threshold=0.325)
+    assert at_half["f1"] == 0.0 and tuned["f1"] == 1.0
+    assert tuned["accuracy"] == 1.0 and tuned["roc_auc"] == at_half["roc_auc"]

@@ -202,7 +202,8 @@ def _encode(y_true: Any, classes: Sequence[Any]) -> np.ndarray:
 
 
 def evaluate(task: Task, y_true: Any, prediction: Any,
-             classes: Sequence[Any] | None = None) -> dict[str, float | None]:
+             classes: Sequence[Any] | None = None,
+             threshold: float | None = None) -> dict[str, float | None]:
     """Every metric of ``task`` on the given predictions, as JSON-safe floats.
 
     Args:
@@ -211,6 +212,8 @@ def evaluate(task: Task, y_true: Any, prediction: Any,
             the values are not such codes, the original labels); for regression, the values.
         prediction: probabilities (n, k) for classification, values (n,) for regression.
         classes: the label of each probability column, in order.
+        threshold: binary only: the decision threshold the model labels with; the label
+            metrics (accuracy, balanced accuracy, F1) are computed at it (default 0.5).
 
     Returns:
         name -> value for every metric of the task; None (never NaN) where a metric is
@@ -230,6 +233,12 @@ def evaluate(task: Task, y_true: Any, prediction: Any,
     for name in metric_names(task):
         value = METRICS[name](y_true, prediction)
         out[name] = value if math.isfinite(value) else None
+    if task is Task.BINARY and threshold is not None:
+        y = np.asarray(y_true).astype(np.int64)
+        labels = (np.asarray(prediction)[:, 1] >= threshold).astype(np.int64)
+        out["accuracy"] = float(np.mean(labels == y))
+        out["balanced_accuracy"] = float(skm.balanced_accuracy_score(y, labels))
+        out["f1"] = float(skm.f1_score(y, labels, zero_division=0.0))
     return out
 
 

@@ -99,7 +99,7 @@ def report_data(store: StoreHandle, run_id: str) -> dict[str, Any]:
     baseline_metrics = info["model"]["metrics"].get("baseline", {})
     seed = int(config.get("seed", 0))
     intervals = bootstrap_intervals(task, test_y, prediction, seed=seed)
-    test_metrics = evaluate(task, test_y, prediction, rows.classes)
+    test_metrics = evaluate(task, test_y, prediction, rows.classes, threshold=best.threshold)
     data["test_metrics"] = [
         {"name": name, "value": value, "interval": intervals.get(name),
          "baseline": baseline_metrics.get(name), "optimised": name == metric.name}

@@ -228,7 +228,8 @@ def _pipeline(
 
     observer.stage("evaluate", "untouched test rows")
     test_prediction = _raw_prediction(result.best, test_X)
-    test_metrics = evaluate(config.task, test_y, test_prediction, classes)
+    test_metrics = evaluate(config.task, test_y, test_prediction, classes,
+                            threshold=result.best.threshold)
     baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
                                 classes)
 
@@ -317,5 +318,6 @@ def _champion_score(store: StoreHandle, project: ProjectRow, metric: Any,
         prediction = _raw_prediction(predictor, test_X)
     except DataError as exc:
         return None, f"champion v{champion.version} cannot score the new data: {exc.problem}"
-    return evaluate(config.task, test_y, prediction, classes)[metric.name], ""
+    return evaluate(config.task, test_y, prediction, classes,
+                    threshold=predictor.threshold)[metric.name], ""
 
