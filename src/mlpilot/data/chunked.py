@@ -35,8 +35,7 @@ from mlpilot.core.errors import DataError
 from mlpilot.data import _values as values
 from mlpilot.data.findings import Finding
 from mlpilot.data.profile import TOP_VALUES
-from mlpilot.data.schema import ColumnKind, Schema
-from mlpilot.data.validate import _coerce
+from mlpilot.data.schema import ColumnKind, Schema, coerce_column
 
 BATCH_ROWS = 1 << 17
 SAMPLE_ROWS = 100_000
@@ -197,7 +196,7 @@ def _update_profile(col: _Column, array: pa.Array, series: pd.Series) -> None:
 
 
 def _update_check(check: _Check, series: pd.Series, spec: Any) -> None:
-    coerced, bad = _coerce(series, spec)
+    coerced, bad = coerce_column(series, spec)
     if bad.any():
         if check.example is None:
             check.example = series[bad.to_numpy(dtype=bool)].iloc[0]

@@ -278,7 +278,8 @@ def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = Non
 # --- prediction input ---------------------------------------------------------------------
 
 
-def _coerce(series: pd.Series, spec: ColumnSchema) -> tuple[pd.Series, pd.Series]:
+def coerce_column(series: pd.Series, spec: ColumnSchema) -> tuple[pd.Series, pd.Series]:
+    """``series`` read as the column's trained kind, and a mask of the values that could not be."""
     kind = spec.kind
     if kind is ColumnKind.NUMERIC:
         return values.coerce_numeric(series)
@@ -334,7 +335,7 @@ def validate_prediction_input(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if isinstance(series, pd.DataFrame):
             wrong.append(f"column {spec.name!r} appears more than once")
             continue
-        coerced, bad = _coerce(series, spec)
+        coerced, bad = coerce_column(series, spec)
         if bad.any():
             position = int(np.flatnonzero(bad.to_numpy(dtype=bool))[0])
             example = series.iloc[position]

@@ -31,10 +31,9 @@ import numpy as np
 import pandas as pd
 
 from mlpilot.core.errors import ConfigError
-from mlpilot.data import _values as values
 from mlpilot.data.drift import TableDrift, drift_table
 from mlpilot.data.findings import Finding, by_severity
-from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
+from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema, coerce_column
 
 ENVIRONMENTS = ("training", "serving")
 #: largest reference sample compared for drift (a deterministic stride sample)
@@ -64,22 +63,6 @@ class BatchValidation:
                 "n_rows": None if self.frame is None else len(self.frame),
                 "findings": [f.to_dict() for f in self.findings],
                 "drift": self.drift.to_dict() if self.drift else None}
-
-
-def _coerce(series: pd.Series, spec: ColumnSchema) -> tuple[pd.Series, pd.Series]:
-    kind = spec.kind
-    if kind is ColumnKind.NUMERIC:
-        return values.coerce_numeric(series)
-    if kind is ColumnKind.INTEGER:
-        return values.coerce_numeric(series, integer=True, dtype=spec.dtype)
-    if kind is ColumnKind.BOOLEAN:
-        return values.coerce_boolean(series)
-    if kind is ColumnKind.DATETIME:
-        return values.coerce_datetime(series, spec.dtype)
-    out, bad = values.coerce_text(series)
-    if spec.dtype in ("str", "string"):
-        out = out.astype(spec.dtype)
-    return out, bad
 
 
 def _example(series: pd.Series, bad: pd.Series) -> Any:
@@ -170,7 +153,7 @@ def validate_batch(batch: pd.DataFrame, schema: Schema, reference: pd.DataFrame 
             if optional:
                 out[spec.name] = pd.Series(pd.NA, index=frame.index, dtype="object")
             continue
-        coerced, bad = _coerce(frame[spec.name], spec)
+        coerced, bad = coerce_column(frame[spec.name], spec)
         if bad.any():
             findings.append(Finding(
                 "type_change", "blocking",
