@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mlpilot.pipeline.predlog import read_log
@@ -123,3 +124,40 @@ def test_every_answered_request_is_in_the_prediction_log(served_home, keys, reco
     assert len(mine) == 30 and set(mine["row"]) == {0, 1, 2}
     assert (mine["model_version"] == 1).all() and (mine["latency_ms"] > 0).all()
     assert '"carrier"' in mine["inputs"].iloc[0] and '"proba_1"' in mine["outputs"].iloc[0]
+
+
+def _fastapi_route_only(app):
+    """The app without its raw-ASGI predict route: requests go through FastAPI's own."""
+    async def asgi(scope, receive, send):
+        await FastAPI.__call__(app, scope, receive, send)
+    return asgi
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("route", ["fast", "fastapi"])
+def test_the_target_in_a_prediction_request_is_a_422_entry(served_home, keys, records, strict,
+                                                           route):
+    app = create_app(Workspace(served_home), ServeConfig(strict=strict, log=False))
+    with TestClient(app if route == "fast" else _fastapi_route_only(app)) as client:
+        client.headers["Authorization"] = f"Bearer {keys['predict']}"
+        one = client.post("/v1/projects/flights/predict", json={**records[0], "delayed": 1})
+        many = client.post("/v1/projects/flights/predict", json={"records": [
+            records[0], {**records[1], "delayed": None, "distance": "far"}]})
+        clean = client.post("/v1/projects/flights/predict", json=records[0])
+    assert one.status_code == 422 and many.status_code == 422
+    assert one.json()["detail"] == [{
+        "loc": ["body", "delayed"], "type": "target_not_allowed", "input": 1,
+        "msg": "'delayed' is the target column: it is what the model predicts, so prediction "
+               "requests must not send it; remove it from the record"}]
+    entries = {tuple(e["loc"]): e["type"] for e in many.json()["detail"]}
+    assert entries == {("body", "records", 1, "delayed"): "target_not_allowed",
+                       ("body", "records", 1, "distance"): "int_type"}
+    assert clean.status_code == 200
+
+
+def test_openapi_does_not_offer_the_target(client):
+    doc = client.get("/openapi.json").json()
+    assert "delayed" not in doc["components"]["schemas"]["FlightsRecord"]["properties"]
+    operation = doc["paths"]["/v1/projects/flights/predict"]["post"]
+    assert "Do not send the target, `delayed`" in operation["description"]
+    assert "the target column" in operation["responses"]["422"]["description"]

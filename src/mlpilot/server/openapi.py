@@ -20,7 +20,7 @@ _PREDICTION = {
 _ERROR = {"description": "An error: `detail` says what was wrong, what was expected, the fix.",
           "content": {"application/json": {"schema": {"type": "object"}}}}
 _INVALID = {"description": "Invalid body: one entry per bad field (missing, wrong type, "
-                           "unknown column).",
+                           "unknown column in strict mode, the target column).",
             "content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/HTTPValidationError"}}}}
 _VALIDATION_SCHEMAS = {
@@ -72,7 +72,9 @@ def project_openapi(document: dict[str, Any],
             "summary": f"Score records with the champion of {project}",
             "description": "Send one record (an object of features) or "
                            "`{\"records\": [...]}`. Every feature of the training schema is "
-                           "listed with its type; optional features may be absent or null.",
+                           "listed with its type; optional features may be absent or null. "
+                           f"Do not send the target, `{body.target}`: it is what the model "
+                           "predicts (a record with it gets a 422).",
             "operationId": f"predict_{project}",
             "security": [{"bearer": []}],
             "requestBody": {"required": True,

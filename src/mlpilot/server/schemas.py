@@ -3,8 +3,10 @@
 Each feature becomes a typed field: numbers are JSON numbers, whole numbers JSON integers,
 booleans JSON booleans, categories and text strings, dates ISO 8601 strings. A column that had
 missing values in training is optional (absent or null means missing, handled as in training);
-any other feature is required. Id columns and the target are accepted and ignored. In strict
-mode any other key is an error; otherwise it is dropped.
+any other feature is required. Id columns are accepted and ignored. The target is an error in
+every mode (it is what the model predicts: a client that sends it is sending training rows) and
+is not a property of the documented model. In strict mode any other key is an error; otherwise
+it is dropped.
 
 A body is either one record (an object of features) or ``{"records": [...]}``. Invalid bodies
 give one error entry per bad field, FastAPI's 422 shape.
@@ -19,11 +21,11 @@ Example:
     >>> body.parse(b'{"age": 31, "city": "Lyon"}')
     [{'age': 31, 'city': 'Lyon'}]
     >>> try:
-    ...     body.parse(b'{"records": [{"age": "x", "zip": 1}]}')
+    ...     body.parse(b'{"records": [{"age": "x", "zip": 1, "churn": true}]}')
     ... except InvalidBody as exc:
-    ...     [(e["loc"], e["type"]) for e in exc.errors]
-    [(['body', 'records', 0, 'age'], 'int_type'), (['body', 'records', 0, 'city'], 'missing'), \
-(['body', 'records', 0, 'zip'], 'extra_forbidden')]
+    ...     [(e["loc"][-1], e["type"]) for e in exc.errors]
+    [('age', 'int_type'), ('city', 'missing'), ('churn', 'target_not_allowed'), \
+('zip', 'extra_forbidden')]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -47,6 +50,8 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
 
@@ -92,6 +97,17 @@ def _field(col: ColumnSchema) -> tuple[Any, Any]:
     return kind, Field(..., description=_describe(col))
 
 
+def _target_field(target: str) -> tuple[Any, Any]:
+    """A field that fails whenever ``target`` is sent (even as null), left out of the JSON
+    schema: the target is what the model predicts, never an input."""
+    message = (f"{target!r} is the target column: it is what the model predicts, so "
+               "prediction requests must not send it; remove it from the record")
+
+    def refuse(value: Any) -> Any:
+        raise PydanticCustomError("target_not_allowed", message)
+    return SkipJsonSchema[Annotated[Any, BeforeValidator(refuse)]], Field(None)
+
+
 @dataclass(frozen=True)
 class RequestBody:
     """The request models of one project's schema and a fast parser for raw bodies."""
@@ -100,11 +116,13 @@ class RequestBody:
     records: type[BaseModel]
     adapter: TypeAdapter[Any]
     features: tuple[str, ...]
+    target: str
 
     @classmethod
     def build(cls, project: str, schema: Schema, *, strict: bool = True) -> RequestBody:
         """Generate the models for ``schema`` (``strict``: unknown keys are errors)."""
         fields: dict[str, Any] = {c.name: _field(c) for c in schema.features}
+        fields[schema.target] = _target_field(schema.target)
         for name in schema.names:
             if name not in fields:
                 fields[name] = (Any, Field(None, description="not a feature: accepted, ignored"))
@@ -118,7 +136,7 @@ class RequestBody:
             records=(list[record], Field(..., min_length=1, max_length=MAX_RECORDS)))
         union = Annotated[Annotated[records, Tag("many")] | Annotated[record, Tag("one")],
                           Discriminator(_shape)]
-        return cls(record, records, TypeAdapter(union), schema.feature_columns)
+        return cls(record, records, TypeAdapter(union), schema.feature_columns, schema.target)
 
     def parse(self, body: bytes) -> list[dict[str, Any]]:
         """The feature dicts of a raw JSON body; InvalidBody listing every bad field."""
