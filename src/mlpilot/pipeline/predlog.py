@@ -19,6 +19,10 @@ Each writer holds an ``flock`` on its segment, so recovery never touches a live 
 ``max_pending_rows`` rows wait for the flusher, :meth:`PredictionLog.has_room` turns false and the
 server makes requests wait (backpressure): nothing is ever dropped.
 
+Request ids (:func:`new_request_id`) start with the moment they were issued, so
+:func:`find_requests` (which ids feedback may name) reads only the Parquet objects of the time
+around each id, plus every segment not yet flushed, whichever process wrote it.
+
 Example:
     >>> import tempfile, pathlib
     >>> from mlpilot.store.handle import StoreHandle
@@ -40,7 +44,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +67,23 @@ _ARROW_SCHEMA = pa.schema([
     ("model_version", pa.int64()), ("at", pa.timestamp("us", tz="UTC")),
     ("latency_ms", pa.float64()), ("inputs", pa.string()), ("outputs", pa.string()),
 ])
+
+
+def new_request_id() -> str:
+    """A fresh request id: 12 hex digits of the Unix time in ms, then 80 random bits (32 hex
+    digits in all, like a uuid4's hex, and as unique)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def issued_at(request_id: str) -> datetime | None:
+    """When :func:`new_request_id` issued ``request_id`` (naive UTC), None when it cannot say."""
+    if len(request_id) != 32:
+        return None
+    try:
+        moment = datetime.fromtimestamp(int(request_id[:12], 16) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.replace(tzinfo=None)
 
 
 def entry(request_id: str, row: int, project: str, model_version: int, latency_ms: float,
@@ -248,8 +269,12 @@ def _read_segment_arrow(path: Path) -> pa.Table | None:
 
 
 def _read_segment(path: Path) -> list[dict[str, Any]]:
+    return _parse_lines(path.read_bytes())
+
+
+def _parse_lines(data: bytes) -> list[dict[str, Any]]:
     entries = []
-    for line in path.read_bytes().split(b"\n"):
+    for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
@@ -368,3 +393,82 @@ def read_log(store: StoreHandle, project: str) -> pd.DataFrame:
         return _ARROW_SCHEMA.empty_table().to_pandas()
     tables = [pq.read_table(io.BytesIO(store.objects.get(sha))) for sha in shas]
     return pa.concat_tables(tables).to_pandas()
+
+
+# ---------------------------------------------------------------- finding request ids
+_ID_SCHEMA = pa.schema([("request_id", pa.string()), ("row", pa.int32()),
+                        ("project", pa.string())])
+_CLOCK_SLACK = timedelta(minutes=1)  # the wall clock stepping back between an id and its log
+_IN_FLIGHT = timedelta(minutes=10)  # longer than any request is answered in
+
+
+def find_requests(store: StoreHandle, project: str,
+                  request_ids: Iterable[str]) -> dict[str, set[int]]:
+    """The logged rows of each of ``request_ids`` in ``project``'s log, flushed or not.
+
+    An id missing from the answer was never answered for ``project``. Segments are read before
+    the index: a flush records its Parquet object before it deletes the segment, so an entry
+    whose segment vanishes meanwhile is in the index read next. Parquet objects are read where
+    their time range meets the ids' (one column pair each); the others only for ids still
+    unknown after that (an id of an older format, or a request id that was never issued)."""
+    wanted = set(request_ids)
+    found: dict[str, set[int]] = {}
+    directory = store.home / "predlog"
+    segments = sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
+    for path in segments:
+        _collect(_segment_ids(path), wanted, found, project)
+    with store.transaction() as session:
+        batches = session.execute(
+            select(PredictionLogBatchRow.object_sha256, PredictionLogBatchRow.first_at,
+                   PredictionLogBatchRow.last_at)
+            .where(PredictionLogBatchRow.project == project)
+            .order_by(PredictionLogBatchRow.id)).all()
+    moments = [issued_at(request_id) for request_id in wanted]
+    near: list[str] = []
+    if moments and None not in moments:
+        lo = min(m for m in moments if m is not None) - _CLOCK_SLACK
+        hi = max(m for m in moments if m is not None) + _IN_FLIGHT
+        near = [sha for sha, first, last in batches if last >= lo and first <= hi]
+    read = set(near)
+    rest = [sha for sha, _, _ in batches if sha not in read]
+    for shas in (near, rest):
+        for sha in shas:
+            if wanted.issubset(found):
+                return found
+            table = pq.read_table(io.BytesIO(store.objects.get(sha)),
+                                  columns=["request_id", "row"])
+            _collect(table, wanted, found)
+    return found
+
+
+def _segment_ids(path: Path) -> pa.Table | None:
+    """Request ids, rows and projects of a segment (live or not); None when it is gone."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None  # flushed meanwhile: its entries are in the index
+    end = data.rfind(b"\n") + 1  # a writer's torn last line was never acknowledged
+    if end == 0:
+        return None
+    try:
+        return pa_json.read_json(pa.BufferReader(pa.py_buffer(data).slice(0, end)),
+                                 parse_options=pa_json.ParseOptions(
+                                     explicit_schema=_ID_SCHEMA,
+                                     unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        items = _parse_lines(data[:end])
+        return pa.table({name: [item.get(name) for item in items] for name in _ID_SCHEMA.names},
+                        schema=_ID_SCHEMA)
+
+
+def _collect(table: pa.Table | None, wanted: set[str], found: dict[str, set[int]],
+             project: str | None = None) -> None:
+    if table is None or table.num_rows == 0:
+        return
+    mask = pc.is_in(table.column("request_id"), value_set=pa.array(sorted(wanted), pa.string()))
+    if project is not None:
+        mask = pc.and_(mask, pc.equal(table.column("project"), project))
+    part = table.filter(mask)
+    for request_id, row in zip(part.column("request_id").to_pylist(),
+                               part.column("row").to_pylist(), strict=True):
+        found.setdefault(request_id, set()).add(row)

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from mlpilot.core.config import ProjectConfig
 from mlpilot.core.errors import NotFoundError, SchemaError
 from mlpilot.models.predictor import Predictor
-from mlpilot.pipeline import registry
+from mlpilot.pipeline import predlog, registry
 from mlpilot.pipeline.workspace import Workspace
 from mlpilot.store import repositories as repo
 from mlpilot.store.audit import append_event, utcnow
@@ -112,9 +112,74 @@ class Champions:
         return move
 
 
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What :func:`record_feedback` wrote: labels recorded, of which replaced an earlier one."""
+
+    recorded: int
+    replaced: int
+
+
 def record_feedback(workspace: Workspace, served: Served,
-                    labels: list[tuple[str, int, Any]], actor: str) -> int:
-    """Attach true labels to (request id, row) pairs; a later label replaces an earlier one."""
+                    labels: list[tuple[str, int, Any]], actor: str) -> FeedbackResult:
+    """Attach true labels to (request id, row) pairs the server answered for this project.
+
+    All or nothing: every label must be a value the model predicts and every pair must be in
+    the project's prediction log (flushed or not, answered by any worker), else a 422 names
+    the offenders and nothing is recorded. Feedback for a pair that already has a label
+    replaces it (the latest wins); the ``feedback.recorded`` audit event keeps the labels it
+    replaced, so no label is lost. Within one call, the last label given for a pair wins.
+    """
+    _check_labels(served, labels)
+    latest = {(request_id, row): label for request_id, row, label in labels}
+    logged = predlog.find_requests(workspace.store, served.project,
+                                   {request_id for request_id, _ in latest})
+    unknown = sorted({request_id for request_id, _ in latest if request_id not in logged})
+    bad_rows = [f"request {request_id} has no row {row} (its rows: "
+                f"{', '.join(map(str, sorted(logged[request_id])))})"
+                for request_id, row in latest
+                if request_id in logged and row not in logged[request_id]]
+    if unknown or bad_rows:
+        found = []
+        if unknown:
+            shown = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more"
+                                               if len(unknown) > 20 else "")
+            found.append(f"{len(unknown)} request id(s) that {served.project!r} never answered: "
+                         f"{shown}")
+        found.extend(bad_rows[:10])
+        raise SchemaError("feedback names requests that are not in the prediction log; "
+                          "nothing was recorded",
+                          expected=f"request ids returned by POST /v1/projects/"
+                                   f"{served.project}/predict, with the row of each record "
+                                   "(0 for a one-record request)",
+                          found="; ".join(found),
+                          fix="send the request_id of each answered prediction (ids of other "
+                              "projects are not accepted here), then retry the whole batch")
+    replaced = []
+    with workspace.store.transaction() as session:
+        ids = sorted(logged)
+        earlier = {(r.request_id, r.row): r
+                   for start in range(0, len(ids), 500)
+                   for r in session.scalars(select(FeedbackRow).where(
+                       FeedbackRow.project == served.project,
+                       FeedbackRow.request_id.in_(ids[start:start + 500])))}
+        for (request_id, row), label in latest.items():
+            existing = earlier.get((request_id, row))
+            if existing is None:
+                session.add(FeedbackRow(project=served.project, request_id=request_id, row=row,
+                                        label_json=json.dumps(label), created_at=utcnow()))
+            else:
+                replaced.append({"request_id": request_id, "row": row,
+                                 "previous": json.loads(existing.label_json), "label": label})
+                existing.label_json = json.dumps(label)
+        append_event(session, "feedback.recorded",
+                     {"labels": len(latest), "replaced": replaced},
+                     project=served.project, actor=actor)
+    return FeedbackResult(recorded=len(latest), replaced=len(replaced))
+
+
+def _check_labels(served: Served, labels: list[tuple[str, int, Any]]) -> None:
+    """A 422 naming each label that is not a value the model can predict."""
     classes = served.predictor.classes
     bad = []
     for request_id, row, label in labels:
@@ -128,16 +193,3 @@ def record_feedback(workspace: Workspace, served: Served,
         raise SchemaError("some feedback labels are not values the model can predict",
                           expected=expected, found="; ".join(bad[:10]),
                           fix="send the true value of the target for each request id")
-    with workspace.store.transaction() as session:
-        for request_id, row, label in labels:
-            existing = session.scalar(select(FeedbackRow).where(
-                FeedbackRow.project == served.project, FeedbackRow.request_id == request_id,
-                FeedbackRow.row == row))
-            if existing is None:
-                session.add(FeedbackRow(project=served.project, request_id=request_id, row=row,
-                                        label_json=json.dumps(label), created_at=utcnow()))
-            else:
-                existing.label_json = json.dumps(label)
-        append_event(session, "feedback.recorded", {"labels": len(labels)},
-                     project=served.project, actor=actor)
-    return len(labels)

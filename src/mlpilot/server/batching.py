@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlpilot.pipeline.predlog import new_request_id
 from mlpilot.pipeline.serving import Served
 
 
@@ -40,7 +40,7 @@ class Job:
     rows: list[dict[str, Any]]
     future: asyncio.Future[list[dict[str, Any]]] | None = field(default=None, repr=False)
     started: float = field(default_factory=time.perf_counter)
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     outputs: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
