@@ -100,6 +100,12 @@ class _State:
             gc.freeze()
         self.loaded = True
 
+    def update_gauges(self) -> None:
+        """Gauges sampled rather than updated per request (at each scrape, and every
+        ``refresh_seconds`` so that workers that do not answer the scrape stay current)."""
+        if self.log is not None:
+            self.metrics.log_pending.set(self.log.pending_rows)
+
     def served(self, name: str) -> Served:
         if not self.loaded:
             self.load()
@@ -185,6 +191,7 @@ def create_app(workspace: Workspace | None = None, config: ServeConfig | None = 
             await state.batcher.close()
             if state.log is not None:
                 await asyncio.to_thread(state.log.close)
+            state.metrics.close()
 
     app = MlpilotApp(title="mlpilot", version="1", lifespan=lifespan,
                   description="Predictions from each project's champion model. Send "
@@ -216,8 +223,7 @@ def create_app(workspace: Workspace | None = None, config: ServeConfig | None = 
     @app.get("/metrics", tags=["operations"])
     def metrics() -> Response:
         """Prometheus metrics: request counts, latency histograms, model versions."""
-        if state.log is not None:
-            state.metrics.log_pending.set(state.log.pending_rows)
+        state.update_gauges()
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/projects", tags=["projects"])
@@ -255,13 +261,17 @@ def create_app(workspace: Workspace | None = None, config: ServeConfig | None = 
 
     @app.post("/v1/projects/{name}/feedback", tags=["predict"])
     async def feedback(name: str, body: Feedback, request: Request) -> dict[str, Any]:
-        """Attach true labels to the request ids that predictions returned."""
+        """Attach true labels to the request ids that predictions returned.
+
+        All or nothing: a request id this project never answered (or a row it did not have)
+        is a 422 naming it, and nothing is recorded. A later label for the same request id and
+        row replaces the earlier one (`replaced` counts them; the audit log keeps the old)."""
         key = await state.keys.check(request, "predict")
         served = state.served(name)
         labels = [(item.request_id, item.row, item.label) for item in body.labels]
-        count = await asyncio.to_thread(record_feedback, state.ws, served, labels,
-                                        f"apikey:{key.name}")
-        return {"project": name, "recorded": count}
+        result = await asyncio.to_thread(record_feedback, state.ws, served, labels,
+                                         f"apikey:{key.name}")
+        return {"project": name, "recorded": result.recorded, "replaced": result.replaced}
 
     @app.post("/v1/projects/{name}/champion", tags=["models"])
     async def move_champion(name: str, body: ChampionMove, request: Request) -> dict[str, Any]:
@@ -379,9 +389,11 @@ async def _fast_predict(state: _State, name: str, scope: Scope, receive: Receive
 
 
 async def _poll(state: _State) -> None:
-    """Re-read champion pointers every ``refresh_seconds`` (picks up CLI promotions)."""
+    """Re-read champion pointers every ``refresh_seconds`` (picks up CLI promotions) and
+    sample the gauges."""
     while True:
         await asyncio.sleep(state.config.refresh_seconds)
+        state.update_gauges()
         try:
             await asyncio.to_thread(state.load)
         except Exception:  # a transient database error must not stop serving

@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 from mlpilot.core.errors import ConfigError
 
 ENV = "MLPILOT_SERVE_CONFIG"
+# prometheus_client's switch to its multiprocess mode (server/metrics.py); named here, in a
+# module that does not import prometheus_client, because the library reads it at import.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @dataclass(frozen=True)
