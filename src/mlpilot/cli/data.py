@@ -16,6 +16,7 @@ from mlpilot.cli.output import console, print_json, table
 from mlpilot.core.errors import ConfigError, DataError
 from mlpilot.data.schema_yaml import schema_to_yaml
 from mlpilot.pipeline import data_quality as dq
+from mlpilot.pipeline.batch_ingest import IngestOutcome, ingest_batch
 
 
 class BatchRejected(DataError):
@@ -23,7 +24,7 @@ class BatchRejected(DataError):
 
     exit_code = 2
 
-    def __init__(self, outcome: dq.IngestOutcome) -> None:
+    def __init__(self, outcome: IngestOutcome) -> None:
         blocking = [f for f in outcome.validation["findings"] if f["severity"] == "blocking"]
         super().__init__(
             f"the batch {outcome.source!r} was rejected: no dataset version was made",
@@ -95,7 +96,7 @@ def ingest(name: str = typer.Argument(..., help="Project name."),
 
     Example: mlpilot data ingest flights --data april.csv --json
     """
-    outcome = dq.ingest_batch(open_workspace().store, name, data)
+    outcome = ingest_batch(open_workspace().store, name, data)
     if as_json:
         print_json(outcome.to_dict())
     else:

@@ -1,10 +1,13 @@
-"""Profile and validate a large file in chunks (pyarrow), never holding the whole table.
+"""Profile and validate a large table in chunks, never holding the whole table.
 
-Parquet is read row group by row group (``iter_batches``), CSV with pyarrow's streaming reader.
-Per column the scan keeps running counts, sums, extremes, value counts (capped) and a bounded
-systematic sample for quantiles, so memory depends on the chunk size and the sample, not on the
-file. The result has the shape of :func:`mlpilot.data.profile.profile_table`; with a schema it
-also counts, per column, the values that break it (type, missing, domain, range).
+:class:`TableProfiler` takes the table chunk by chunk and keeps, per column, running counts,
+sums, extremes, value counts (capped) and a bounded systematic sample for quantiles, so memory
+depends on the chunk size and the sample, not on the table. Its result has the shape of
+:func:`mlpilot.data.profile.profile_table` and the same numbers, except that quantiles come
+from a sample above :data:`SAMPLE_ROWS` values and ``n_unique`` is None above
+:data:`MAX_TRACKED_VALUES` distinct values. :func:`scan_file` reads a file with
+:func:`mlpilot.data.sources.read_table_chunks` (the checks of ``read_table``), profiles it and,
+given a schema, validates it with :class:`mlpilot.data.validate.BatchValidator`.
 
 Example:
     >>> import tempfile, pathlib, pandas as pd
@@ -26,18 +29,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from mlpilot.core.errors import DataError
 from mlpilot.data import _values as values
 from mlpilot.data.findings import Finding
 from mlpilot.data.profile import TOP_VALUES
-from mlpilot.data.schema import ColumnKind, Schema, coerce_column
+from mlpilot.data.schema import Schema
+from mlpilot.data.sources import CHUNK_ROWS, read_table_chunks
+from mlpilot.data.validate import BatchValidator
 
-BATCH_ROWS = 1 << 17
 SAMPLE_ROWS = 100_000
 MAX_TRACKED_VALUES = 100_000
 _QUANTILES = {"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99}
@@ -63,50 +62,74 @@ class _Column:
     sample: list[np.ndarray] = field(default_factory=list)
     sample_size: int = 0
     stride: int = 1
-    counts: dict[str, int] = field(default_factory=dict)
+    seen: int = 0
+    counts: pd.Series | None = None
     uniques: np.ndarray = field(default_factory=lambda: np.empty(0))
     capped: bool = False
 
-    def add_numbers(self, arr: np.ndarray) -> None:
+    def add(self, series: pd.Series) -> None:
+        if not self.kind:
+            self.dtype = str(series.dtype)
+            self.kind = ("boolean" if values.is_boolean(series) else "numeric"
+                         if values.is_number(series) else "datetime"
+                         if values.is_datetime(series) else "categorical")
+        self.n += len(series)
+        self.missing += int(series.isna().sum())
+        if self.kind == "numeric":
+            numbers = (series.to_numpy(dtype="float64", na_value=np.nan)
+                       if values.is_number(series) or values.is_boolean(series)
+                       else pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64"))
+            self._add_numbers(numbers)
+            self._add_uniques(numbers[~np.isnan(numbers)])
+        elif self.kind == "datetime":
+            present = series.dropna()
+            if len(present) and values.is_datetime(present):
+                low, high = present.min().isoformat(), present.max().isoformat()
+                self.low = min(self.low, low) if self.low else low
+                self.high = max(self.high, high) if self.high else high
+            self._add_values(series)
+        else:
+            self._add_values(series)
+
+    def _add_numbers(self, arr: np.ndarray) -> None:
         finite = arr[np.isfinite(arr)]
-        if finite.size:
-            self.count += finite.size
-            self.total += float(finite.sum())
-            self.total_sq += float(np.square(finite).sum())
-            self.low = min(self.low, float(finite.min())) if self.low is not None \
-                else float(finite.min())
-            self.high = max(self.high, float(finite.max())) if self.high is not None \
-                else float(finite.max())
-            self.sample.append(finite[::self.stride].copy())
-            self.sample_size += self.sample[-1].size
-            if self.sample_size > 2 * SAMPLE_ROWS:  # halve the sample, double the stride
-                kept = np.concatenate(self.sample)[::2]
-                self.sample, self.sample_size, self.stride = [kept], kept.size, self.stride * 2
+        if not finite.size:
+            return
+        self.count += finite.size
+        self.total += float(finite.sum())
+        self.total_sq += float(np.square(finite).sum())
+        low, high = float(finite.min()), float(finite.max())
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+        first = (-self.seen) % self.stride  # values at positions divisible by the stride
+        self.seen += finite.size
+        self.sample.append(finite[first::self.stride].copy())
+        self.sample_size += self.sample[-1].size
+        if self.sample_size > 2 * SAMPLE_ROWS:  # halve the sample, double the stride
+            kept = np.concatenate(self.sample)[::2]
+            self.sample, self.sample_size, self.stride = [kept], kept.size, self.stride * 2
 
-    def add_values(self, chunk: pa.ChunkedArray | pa.Array) -> None:
+    def _add_values(self, series: pd.Series) -> None:
         if self.capped:
             return
-        counted = pc.value_counts(chunk)
-        keys = counted.field("values").to_pylist()
-        for key, n in zip(keys, counted.field("counts").to_numpy(), strict=True):
-            if key is not None:
-                text = str(key)
-                self.counts[text] = self.counts.get(text, 0) + int(n)
+        counted = series.value_counts(dropna=True)
+        self.counts = counted if self.counts is None else self.counts.add(counted, fill_value=0)
         if len(self.counts) > MAX_TRACKED_VALUES:
-            self.capped, self.counts = True, {}
+            self.capped, self.counts = True, None
 
-    def add_uniques(self, finite: np.ndarray) -> None:
+    def _add_uniques(self, present: np.ndarray) -> None:
         if self.capped:
             return
-        self.uniques = np.union1d(self.uniques, finite)
+        self.uniques = np.union1d(self.uniques, present)
         if self.uniques.size > MAX_TRACKED_VALUES:
             self.capped, self.uniques = True, np.empty(0)
 
     def result(self) -> dict[str, Any]:
+        counts = self.counts if self.counts is not None else pd.Series(dtype="int64")
         out: dict[str, Any] = {"dtype": self.dtype, "missing": self.missing,
                                "missing_fraction": _num(self.missing / self.n) if self.n else 0.0,
                                "n_unique": None if self.capped else max(
-                                   len(self.counts), int(self.uniques.size)),
+                                   len(counts), int(self.uniques.size)),
                                "kind": self.kind}
         if self.kind == "numeric":
             mean = self.total / self.count if self.count else None
@@ -122,21 +145,30 @@ class _Column:
         elif self.kind == "datetime":
             out.update({"min": self.low, "max": self.high})
         else:
-            top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
+            top = sorted(((str(k), int(c)) for k, c in counts.items()),
+                         key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
             out["top"] = [{"value": k, "count": c} for k, c in top]
         return out
 
 
-@dataclass
-class _Check:
-    """Running schema violations of one column."""
+class TableProfiler:
+    """Accumulates a table's profile chunk by chunk; :meth:`result` is the profile dict."""
 
-    bad: int = 0
-    example: Any = None
-    missing: int = 0
-    new_values: set[str] = field(default_factory=set)
-    new_rows: int = 0
-    out_of_range: int = 0
+    def __init__(self) -> None:
+        self.rows = 0
+        self._memory = 0
+        self._columns: dict[str, _Column] = {}
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        self.rows += len(chunk)
+        self._memory += int(chunk.memory_usage(deep=True, index=False).sum())
+        for name in chunk.columns:
+            self._columns.setdefault(str(name), _Column()).add(chunk[name])
+
+    def result(self) -> dict[str, Any]:
+        return {"n_rows": self.rows, "n_columns": len(self._columns),
+                "memory_bytes": self._memory,
+                "columns": {name: col.result() for name, col in self._columns.items()}}
 
 
 @dataclass(frozen=True)
@@ -151,118 +183,19 @@ class ScanResult:
         return not any(f.severity == "blocking" for f in self.findings)
 
 
-def _batches(path: Path, batch_rows: int):
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        elif suffix in (".csv", ".tsv"):
-            options = pacsv.ReadOptions(block_size=1 << 24)
-            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
-            yield from pacsv.open_csv(path, read_options=options, parse_options=parse)
-        else:
-            raise DataError(f"cannot scan {path.name!r}: unsupported file type",
-                            expected="a .csv, .tsv or .parquet file", found=suffix or "no suffix",
-                            fix="export the table as CSV or Parquet")
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read {str(path)!r} in chunks",
-                        expected="a well-formed CSV or Parquet file",
-                        found=f"{type(exc).__name__}: {exc}",
-                        fix="check the file with `mlpilot project create` or re-export it"
-                        ) from exc
-
-
-def _update_profile(col: _Column, array: pa.Array, series: pd.Series) -> None:
-    col.n += len(array)
-    col.missing += array.null_count
-    if not col.kind:
-        col.dtype = str(series.dtype)
-        col.kind = ("boolean" if values.is_boolean(series) else "numeric"
-                    if values.is_number(series) else "datetime"
-                    if values.is_datetime(series) else "categorical")
-    if col.kind == "numeric":
-        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
-        col.add_numbers(numbers)
-        col.add_uniques(numbers[~np.isnan(numbers)])
-    elif col.kind == "datetime":
-        present = series.dropna()
-        if len(present):
-            low, high = present.min().isoformat(), present.max().isoformat()
-            col.low = min(col.low, low) if col.low else low
-            col.high = max(col.high, high) if col.high else high
-        col.add_values(array)
-    else:
-        col.add_values(array)
-
-
-def _update_check(check: _Check, series: pd.Series, spec: Any) -> None:
-    coerced, bad = coerce_column(series, spec)
-    if bad.any():
-        if check.example is None:
-            check.example = series[bad.to_numpy(dtype=bool)].iloc[0]
-        check.bad += int(bad.sum())
-        return
-    check.missing += int(coerced.isna().sum())
-    if spec.kind is ColumnKind.CATEGORICAL and spec.categories is not None:
-        text = coerced.dropna().astype("str")
-        new = ~text.isin(spec.categories)
-        if new.any():
-            check.new_rows += int(new.sum())
-            if len(check.new_values) < 50:
-                check.new_values.update(text[new].unique()[:50].tolist())
-    if spec.kind in (ColumnKind.NUMERIC, ColumnKind.INTEGER) and spec.minimum is not None:
-        arr = coerced.to_numpy(dtype="float64", na_value=np.nan)
-        check.out_of_range += int((arr < spec.minimum).sum() + (arr > spec.maximum).sum())
-
-
-def _findings(checks: dict[str, _Check], schema: Schema, seen: set[str]) -> list[Finding]:
-    out = [Finding("missing_column", "blocking", "required column missing", column=c.name)
-           for c in schema.columns if c.name not in seen]
-    for name, check in checks.items():
-        spec = schema.column(name)
-        if check.bad:
-            out.append(Finding("type_change", "blocking",
-                               f"expects {spec.kind} values but {check.bad:,} are not, e.g. "
-                               f"{check.example!r}", column=name, details={"rows": check.bad}))
-        if check.missing and not spec.nullable:
-            out.append(Finding("unexpected_missing", "warning",
-                               f"{check.missing:,} missing values in a column that had none",
-                               column=name, details={"missing": check.missing}))
-        if check.new_rows:
-            out.append(Finding("new_category", "warning",
-                               f"{len(check.new_values)} value(s) never seen in training on "
-                               f"{check.new_rows:,} rows", column=name,
-                               details={"values": sorted(check.new_values)}))
-        if check.out_of_range:
-            out.append(Finding("out_of_range", "warning",
-                               f"{check.out_of_range:,} values outside the trained range",
-                               column=name, details={"rows": check.out_of_range}))
-    return out
-
-
 def scan_file(path: str | Path, schema: Schema | None = None, *,
-              batch_rows: int = BATCH_ROWS) -> ScanResult:
-    """Profile ``path`` chunk by chunk and, given a schema, count what breaks it.
+              batch_rows: int = CHUNK_ROWS) -> ScanResult:
+    """Profile ``path`` chunk by chunk and, given a schema, find what breaks it (no drift).
 
     Raises:
-        DataError: the file cannot be read, or holds no rows.
+        DataError: the file cannot be read as a table (as ``read_table`` says), or holds no
+            rows.
     """
-    path = Path(path)
-    columns: dict[str, _Column] = {}
-    checks: dict[str, _Check] = {}
-    n_rows = memory = 0
-    for batch in _batches(path, batch_rows):
-        n_rows += batch.num_rows
-        for name, array in zip(batch.schema.names, batch.columns, strict=True):
-            series = array.to_pandas()
-            memory += int(array.nbytes)
-            _update_profile(columns.setdefault(name, _Column()), array, series)
-            if schema is not None and name in schema.names:
-                _update_check(checks.setdefault(name, _Check()), series, schema.column(name))
-    if n_rows == 0:
-        raise DataError(f"{str(path)!r} holds no rows", expected="at least one data row",
-                        found="a header or schema only", fix="check that the export wrote rows")
-    profile = {"n_rows": n_rows, "n_columns": len(columns), "memory_bytes": memory,
-               "columns": {name: col.result() for name, col in columns.items()}}
-    findings = _findings(checks, schema, set(columns)) if schema is not None else []
-    return ScanResult(profile=profile, findings=tuple(findings))
+    profiler = TableProfiler()
+    checker = BatchValidator(schema) if schema is not None else None
+    for chunk in read_table_chunks(Path(path), batch_rows):
+        profiler.add(chunk)
+        if checker is not None:
+            checker.add(chunk)
+    findings = checker.finish(None).findings if checker is not None else ()
+    return ScanResult(profile=profiler.result(), findings=tuple(findings))

@@ -15,12 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
-import io
-import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -28,14 +29,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlpilot.core.errors import DataError
+from mlpilot.data.canonical import table_to_parquet_bytes
+
+__all__ = ["CHUNK_ROWS", "SUPPORTED_SUFFIXES", "parquet_bytes_to_table", "read_table",
+           "read_table_chunks", "table_to_parquet_bytes", "write_table"]
 
 CSV_SUFFIXES = (".csv", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+#: rows per chunk when a file is read in chunks
+CHUNK_ROWS = 1 << 16
 _SNIFF_BYTES = 1 << 16
+_DECODE_BLOCK = 1 << 24
 _PARQUET_MAGIC = b"PAR1"
-# Metadata keys in the pandas schema block that vary with library versions, not with the data.
-_VOLATILE_PANDAS_KEYS = ("creator", "pandas_version")
 
 
 def _suffix(path: Path) -> str:
@@ -50,20 +56,8 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file (chosen by suffix) into a DataFrame.
-
-    Args:
-        path: the file to read.
-
-    Returns:
-        The table with a default RangeIndex.
-
-    Raises:
-        DataError: the file is missing, empty, of an unsupported type, unreadable, has no rows,
-            or has duplicate or blank column names.
-    """
-    path = Path(path)
+def _checked_path(path: Path) -> str:
+    """The file's suffix, after checking it names an existing, non-empty file of a known type."""
     suffix = _suffix(path)
     if not path.exists():
         raise DataError(
@@ -90,12 +84,57 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             found="a 0-byte file",
             fix="check that the export finished and wrote the data",
         )
+    return suffix
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file (chosen by suffix) into a DataFrame.
+
+    Args:
+        path: the file to read.
+
+    Returns:
+        The table with a default RangeIndex.
+
+    Raises:
+        DataError: the file is missing, empty, of an unsupported type, unreadable, has no rows,
+            or has duplicate or blank column names.
+    """
+    path = Path(path)
+    suffix = _checked_path(path)
     if suffix in PARQUET_SUFFIXES:
         df = _read_parquet(path)
     else:
-        df = _read_csv(path, sep="\t" if suffix == ".tsv" else None)
+        df = next(_csv_frames(path, "\t" if suffix == ".tsv" else None, None))
     _check_frame(df, path)
     return df
+
+
+def read_table_chunks(path: str | os.PathLike[str],
+                      rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a CSV, TSV or Parquet file in chunks of at most ``rows`` rows.
+
+    The same checks and messages as :func:`read_table`, found as the file is read: a file that
+    fits in one chunk gives the frame ``read_table`` gives. Types are inferred per chunk (as
+    pandas does for large files), so callers coerce each chunk to the schema they expect.
+
+    Raises:
+        DataError: as :func:`read_table`; a malformed row is reported when its chunk is read.
+    """
+    path = Path(path)
+    suffix = _checked_path(path)
+    frames = (_parquet_frames(path, rows) if suffix in PARQUET_SUFFIXES
+              else _csv_frames(path, "\t" if suffix == ".tsv" else None, rows))
+    total, width = 0, 0
+    for frame in frames:
+        if width == 0:
+            _check_frame(frame, path, allow_no_rows=True)
+            width = frame.shape[1]
+        total += len(frame)
+        if len(frame):
+            yield frame
+    if total == 0:
+        raise _empty(path, f"a header with {width} columns but no rows")
 
 
 def _unreadable(path: Path, exc: BaseException) -> DataError:
@@ -107,18 +146,25 @@ def _unreadable(path: Path, exc: BaseException) -> DataError:
     )
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _check_parquet_magic(path: Path) -> None:
     try:
         with path.open("rb") as handle:
             head = handle.read(4)
-        if head != _PARQUET_MAGIC:
-            raise DataError(
-                f"{str(path)!r} is not a Parquet file",
-                expected="a Parquet file (it starts with the bytes 'PAR1')",
-                found=f"a file starting with {head!r}",
-                fix="re-export the table as Parquet, or give it the suffix of its real format",
-            )
-        return pd.read_parquet(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    if head != _PARQUET_MAGIC:
+        raise DataError(
+            f"{str(path)!r} is not a Parquet file",
+            expected="a Parquet file (it starts with the bytes 'PAR1')",
+            found=f"a file starting with {head!r}",
+            fix="re-export the table as Parquet, or give it the suffix of its real format",
+        )
+
+
+@contextlib.contextmanager
+def _parquet_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
     except DataError:
         raise
     except PermissionError as exc:
@@ -130,6 +176,24 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             found=f"{type(exc).__name__}: {exc}",
             fix="re-export the table; if it was copied, check that the copy finished",
         ) from exc
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    _check_parquet_magic(path)
+    with _parquet_errors(path):
+        return pd.read_parquet(path)
+
+
+def _parquet_frames(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    _check_parquet_magic(path)
+    with _parquet_errors(path):
+        file = pq.ParquetFile(path)
+        _check_header(file.schema_arrow.names, path)
+        if file.metadata.num_rows == 0:
+            yield file.schema_arrow.empty_table().to_pandas()
+            return
+        for batch in file.iter_batches(batch_size=rows):
+            yield batch.to_pandas()
 
 
 def _detect_encoding(head: bytes, path: Path) -> str:
@@ -165,36 +229,53 @@ def _read_header(path: Path, encoding: str, sep: str | None) -> tuple[list[str],
     return header, sep
 
 
-def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+def _csv_encoding(path: Path) -> str:
+    """UTF-16 (by its byte-order mark), else UTF-8 (BOM or not) if the whole file decodes as
+    UTF-8, else Latin-1; binary content is refused."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
+            encoding = _detect_encoding(handle.read(_SNIFF_BYTES), path)
+            if encoding == "utf-16":
+                return encoding
+            handle.seek(0)
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                while block := handle.read(_DECODE_BLOCK):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return "latin-1"
     except OSError as exc:
         raise _unreadable(path, exc) from exc
-    encoding = _detect_encoding(head, path)
-    for attempt in (encoding, "latin-1"):
-        try:
-            header, used_sep = _read_header(path, attempt, sep)
-            df = pd.read_csv(path, sep=used_sep, encoding=attempt)
-            break
-        except UnicodeError as exc:
-            if attempt == "latin-1" or encoding == "utf-16":
-                raise DataError(
-                    f"cannot decode {str(path)!r} as text",
-                    expected="a UTF-8 (or Latin-1) encoded text file",
-                    found=str(exc),
-                    fix="save the file as UTF-8 CSV",
-                ) from exc
-        except pd.errors.EmptyDataError as exc:
-            raise _empty(path, "no header and no rows") from exc
-        except pd.errors.ParserError as exc:
-            raise _parser_error(path, exc) from exc
-        except (csv.Error, ValueError) as exc:
-            raise _parser_error(path, exc) from exc
-        except OSError as exc:
-            raise _unreadable(path, exc) from exc
-    _check_header(header, path)
-    return df
+    return encoding
+
+
+def _csv_frames(path: Path, sep: str | None, rows: int | None) -> Iterator[pd.DataFrame]:
+    """The table in chunks of ``rows`` rows (one frame when None), errors made DataErrors."""
+    encoding = _csv_encoding(path)
+    try:
+        header, used_sep = _read_header(path, encoding, sep)
+        _check_header(header, path)
+        if rows is None:
+            yield pd.read_csv(path, sep=used_sep, encoding=encoding)
+            return
+        with pd.read_csv(path, sep=used_sep, encoding=encoding, chunksize=rows) as reader:
+            yield from reader
+    except DataError:
+        raise
+    except UnicodeError as exc:
+        raise DataError(
+            f"cannot decode {str(path)!r} as text",
+            expected="a UTF-8 (or Latin-1) encoded text file",
+            found=str(exc),
+            fix="save the file as UTF-8 CSV",
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise _empty(path, "no header and no rows") from exc
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        raise _parser_error(path, exc) from exc
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def _parser_error(path: Path, exc: BaseException) -> DataError:
@@ -252,51 +333,12 @@ def _check_header(names: list[str], path: Path) -> None:
         )
 
 
-def _check_frame(df: pd.DataFrame, path: Path) -> None:
+def _check_frame(df: pd.DataFrame, path: Path, *, allow_no_rows: bool = False) -> None:
     if df.shape[1] == 0:
         raise _empty(path, "no columns")
     _check_header([str(c) for c in df.columns], path)
-    if len(df) == 0:
+    if len(df) == 0 and not allow_no_rows:
         raise _empty(path, f"a header with {df.shape[1]} columns but no rows")
-
-
-def _canonical_metadata(table: pa.Table) -> pa.Table:
-    meta = dict(table.schema.metadata or {})
-    raw = meta.get(b"pandas")
-    if raw is not None:
-        info = json.loads(raw)
-        for key in _VOLATILE_PANDAS_KEYS:
-            info.pop(key, None)
-        meta[b"pandas"] = json.dumps(info, sort_keys=True, separators=(",", ":")).encode()
-    return table.replace_schema_metadata(meta)
-
-
-def table_to_parquet_bytes(df: pd.DataFrame) -> bytes:
-    """Canonical Parquet bytes of a frame: the same frame always gives the same bytes.
-
-    The index is dropped, compression is fixed (zstd) and version stamps are removed from the
-    pandas metadata, so the bytes depend on the data and column types only (and the Parquet
-    writer's own version, recorded in the footer).
-
-    Raises:
-        DataError: a column holds values Parquet cannot store (mixed Python types).
-    """
-    frame = df.reset_index(drop=True)
-    frame.columns = [str(c) for c in frame.columns]
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        raise DataError(
-            "the table cannot be stored as Parquet",
-            expected="columns of one type each (numbers, strings, booleans, dates)",
-            found=f"{type(exc).__name__}: {exc}",
-            fix="convert mixed-type columns to one type (for example astype(str))",
-        ) from exc
-    table = _canonical_metadata(table)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd", compression_level=3,
-                   use_dictionary=True, write_statistics=True)
-    return buffer.getvalue()
 
 
 def parquet_bytes_to_table(data: bytes) -> pd.DataFrame:

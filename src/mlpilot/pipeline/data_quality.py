@@ -1,20 +1,15 @@
 """Schemas, quality reports and new batches, recorded in the workspace.
 
 - Every project has versioned schemas: version 1 inferred at creation, one more per edit.
-- Every dataset version has a stored quality report (computed on first request for versions
-  made before reports existed).
-- ``ingest_batch`` validates new rows against the current schema and the latest dataset
-  version (the reference for drift). A blocking anomaly rejects the batch: its report is
-  stored, no dataset version is made. Otherwise the rows are appended as a new dataset version
-  whose parent is the previous one, with its own quality report.
+- Every dataset version has a quality report: stored at creation, and computed and stored on
+  first request for versions appended by ``mlpilot data ingest`` (see
+  :mod:`mlpilot.pipeline.batch_ingest`, which streams and never holds the whole table) or made
+  before reports existed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,11 +19,10 @@ from sqlalchemy.orm import Session
 from mlpilot.core.config import ProjectConfig
 from mlpilot.core.errors import SchemaError
 from mlpilot.core.hashing import canonical_json
-from mlpilot.data.profile import profile_table
 from mlpilot.data.quality import quality_report
 from mlpilot.data.schema import Schema
 from mlpilot.data.schema_yaml import schema_from_yaml
-from mlpilot.data.sources import parquet_bytes_to_table, read_table, table_to_parquet_bytes
+from mlpilot.data.sources import parquet_bytes_to_table
 from mlpilot.data.split_check import compare_split
 from mlpilot.data.validate import validate_batch
 from mlpilot.store import quality_records as records
@@ -36,29 +30,6 @@ from mlpilot.store import repositories as repo
 from mlpilot.store.audit import append_event, current_actor
 from mlpilot.store.handle import StoreHandle
 from mlpilot.store.tables import DatasetVersionRow, ProjectRow
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    """What ``mlpilot data ingest`` did with a batch."""
-
-    project: str
-    accepted: bool
-    dataset_version: int | None
-    schema_version: int
-    report_sha256: str
-    validation: dict[str, Any]
-    rows: int
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"project": self.project, "accepted": self.accepted,
-                "dataset_version": self.dataset_version,
-                "drift_detected": self.validation["drift_detected"],
-                "schema_version": self.schema_version, "rows": self.rows,
-                "source": self.source, "report_sha256": self.report_sha256,
-                "findings": self.validation["findings"], "drift": self.validation["drift"]}
-
 
 # -- schemas --------------------------------------------------------------------------------
 
@@ -203,83 +174,6 @@ def record_initial_quality(store: StoreHandle, session: Session, project: Projec
                             schema_version=schema_version, accepted=True, drift_detected=False,
                             report_sha256=sha, source=dataset.source)
     return sha
-
-
-# -- new batches ----------------------------------------------------------------------------
-
-
-def _append(reference: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
-    """The reference rows followed by the batch, keeping the reference dtypes where they fit."""
-    batch = batch.reindex(columns=reference.columns)
-    for name in reference.columns:
-        if batch[name].dtype != reference[name].dtype:
-            # missing values in an integer column cannot be cast: pandas widens to float
-            with contextlib.suppress(TypeError, ValueError):
-                batch[name] = batch[name].astype(reference[name].dtype)
-    return pd.concat([reference, batch], ignore_index=True)
-
-
-def ingest_batch(store: StoreHandle, project_name: str,
-                 data: Path | str | pd.DataFrame) -> IngestOutcome:
-    """Validate ``data`` and, unless a blocking anomaly rejects it, append it as a new version.
-
-    Raises:
-        DataError: the file cannot be read as a table (nothing is recorded).
-    """
-    batch, source = ((data.reset_index(drop=True), "<DataFrame>")
-                     if isinstance(data, pd.DataFrame) else (read_table(Path(data)), str(data)))
-    with store.transaction() as session:
-        project = repo.get_project(session, project_name)
-        parent = repo.latest_dataset_version(session, project)
-        schema_version, schema = current_schema(session, project)
-    reference = parquet_bytes_to_table(store.objects.get(parent.sha256))
-    result = validate_batch(batch, schema, reference)
-    validation = result.to_dict()
-    report = {"kind": "ingest", "project": project_name, "source": source,
-              "parent_version": parent.version, "schema_version": schema_version,
-              "rows": len(batch), **validation}
-    actor = current_actor()
-    if not result.accepted:
-        sha = store.objects.put(canonical_json(report))
-        with store.transaction() as session:
-            project = repo.get_project(session, project_name)
-            records.add_data_report(session, project, kind="ingest", dataset=None,
-                                    schema_version=schema_version, accepted=False,
-                                    drift_detected=False, report_sha256=sha, source=source)
-            append_event(session, "dataset.rejected",
-                         {"source": source, "rows": len(batch), "report_sha256": sha,
-                          "blocking": [f.to_dict() for f in result.blocking]},
-                         project=project_name, actor=actor)
-        return IngestOutcome(project_name, False, None, schema_version, sha, validation,
-                             len(batch), source)
-    combined = _append(reference, result.frame)
-    table_bytes = table_to_parquet_bytes(combined)
-    table_sha = store.objects.put(table_bytes)
-    profile_sha = store.objects.put(canonical_json(profile_table(combined)))
-    report_sha = store.objects.put(canonical_json(report))
-    with store.transaction() as session:
-        project = repo.get_project(session, project_name)
-        parent = repo.latest_dataset_version(session, project)
-        dataset = repo.add_dataset_version(
-            session, project, sha256=table_sha, n_rows=len(combined),
-            n_columns=combined.shape[1], schema=schema.to_dict(), schema_hash=schema.hash,
-            profile_sha256=profile_sha, source=source, parent=parent)
-        records.add_data_report(session, project, kind="ingest", dataset=dataset,
-                                schema_version=schema_version, accepted=True,
-                                drift_detected=validation["drift_detected"],
-                                report_sha256=report_sha, source=source)
-        append_event(session, "dataset.ingested",
-                     {"version": dataset.version, "sha256": table_sha, "rows": dataset.n_rows,
-                      "batch_rows": len(batch), "parent": parent.version, "source": source,
-                      "schema_hash": schema.hash, "report_sha256": report_sha,
-                      "drift_detected": validation["drift_detected"],
-                      "warnings": sum(f["severity"] == "warning"
-                                      for f in validation["findings"])},
-                     project=project_name, actor=actor)
-        version = dataset.version
-    dataset_report(store, project_name, version)
-    return IngestOutcome(project_name, True, version, schema_version, report_sha, validation,
-                         len(batch), source)
 
 
 # -- inside a run ---------------------------------------------------------------------------
