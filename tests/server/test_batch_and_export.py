@@ -1,4 +1,5 @@
-"""Streamed batch prediction, micro-batching, ONNX export and API keys from the CLI."""
+"""Micro-batching, ONNX export and API keys from the CLI (batch files: tests/pipeline/
+test_batch_predict.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import json
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,33 +16,9 @@ from mlpilot.data.schema import infer_schema, validate_prediction_input
 from mlpilot.models.onnx_export import export_onnx
 from mlpilot.models.predictor import Predictor, fit_member
 from mlpilot.models.registry import get_adapter
-from mlpilot.pipeline.predict import predict_file
 from mlpilot.pipeline.workspace import Workspace
 from mlpilot.server.app import create_app
 from mlpilot.server.config import ServeConfig
-
-
-@pytest.mark.parametrize("suffix", ["csv", "parquet"])
-def test_streamed_batch_matches_whole_frame(tmp_path, flights_frame, predictor_of, suffix):
-    rows = flights_frame.iloc[:2500].drop(columns=["delayed"])
-    source = tmp_path / f"in.{suffix}"
-    rows.to_csv(source, index=False) if suffix == "csv" else rows.to_parquet(source)
-    seen = []
-    result = predict_file(predictor_of(1), source, tmp_path / "out.parquet", chunk_rows=1000,
-                          on_progress=lambda done, total: seen.append((done, total)))
-    assert result.rows == 2500 and [d for d, _ in seen] == [1000, 2000, 2500]
-    got = pd.read_parquet(tmp_path / "out.parquet")
-    whole = predictor_of(1).predict_frame(rows)
-    np.testing.assert_allclose(got["proba_1"], whole["proba_1"], rtol=0, atol=1e-12)
-
-
-def test_a_failing_chunk_leaves_no_output(tmp_path, flights_frame, predictor_of):
-    rows = flights_frame.iloc[:300].drop(columns=["delayed"]).astype({"distance": object})
-    rows.loc[250, "distance"] = "far"
-    rows.to_csv(tmp_path / "in.csv", index=False)
-    with pytest.raises(ValueError, match="distance"):
-        predict_file(predictor_of(1), tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=100)
-    assert list(tmp_path.iterdir()) == [tmp_path / "in.csv"]
 
 
 def test_concurrent_single_rows_are_scored_in_batches(served_home, keys, records,

@@ -72,11 +72,13 @@ def predict(name: str = typer.Argument(..., help="Project name."),
             chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1,
                                            help="Rows scored per chunk (bounds memory).")
             ) -> None:
-    """Score a file with the champion, streamed in chunks: one output row per input row.
+    """Score a file with the champion, streamed in chunks: one output row per input row
+    (`prediction`, then `proba_<class>` per class). A target column in the file is ignored
+    with a warning.
 
-    Example: mlpilot predict flights --input new.csv --output preds.csv
+    Example: mlpilot predict flights --input new.parquet --output preds.parquet
     """
-    from mlpilot.cli.serving import predict_with_progress
+    from mlpilot.cli.predict import predict_with_progress
 
     predict_with_progress(name, input_path, output, version, chunk_rows)
 

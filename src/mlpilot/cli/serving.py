@@ -1,13 +1,10 @@
-"""The CLI side of serving: `mlpilot serve` (uvicorn) and `mlpilot predict` with progress."""
+"""The CLI side of serving: `mlpilot serve` (uvicorn); `mlpilot predict` is in cli/predict.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from pathlib import Path
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlpilot.cli.context import open_workspace
 from mlpilot.cli.output import console, err_console
@@ -46,19 +43,3 @@ def run_server(config: ServeConfig, *, host: str, port: int, workers: int) -> No
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
-
-def predict_with_progress(name: str, source: Path, output: Path, version: int | None,
-                          chunk_rows: int) -> None:
-    """Score ``source`` in chunks with a progress bar (plain lines off a terminal)."""
-    project = open_workspace().project(name)
-    with Progress(TextColumn("[bold]predict[/]"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("rows"), TimeElapsedColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task("rows", total=None)
-
-        def advance(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        result = project.predict_file(source, output, version, chunk_rows=chunk_rows,
-                                      on_progress=advance)
-    console.print(f"Wrote {result.rows:,} predictions to {result.output}")

@@ -170,14 +170,16 @@ class Predictor:
                               found=f"a {self.task} model", fix="call predict(df) instead")
         return self._combined(df)
 
-    def _labels(self, proba: np.ndarray) -> np.ndarray:
-        labels = np.asarray(self.classes, dtype=object)
+    def _label_index(self, proba: np.ndarray) -> np.ndarray:
+        """The index into ``classes`` of each row's predicted label."""
         if self.task is Task.BINARY:
             threshold = 0.5 if self.threshold is None else float(self.threshold)
-            index = (proba[:, 1] >= threshold).astype(int)
-        else:
-            index = np.argmax(proba, axis=1)
-        return np.asarray(labels[index].tolist())
+            return (proba[:, 1] >= threshold).astype(int)
+        return np.argmax(proba, axis=1)
+
+    def _labels(self, proba: np.ndarray) -> np.ndarray:
+        labels = np.asarray(self.classes, dtype=object)
+        return np.asarray(labels[self._label_index(proba)].tolist())
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Labels in the original class values, or float predictions for regression."""
@@ -201,6 +203,42 @@ class Predictor:
             return self.predict_frame(table.to_pandas())
         return self._frame(self._combine(lambda features: matrices[id(features)],
                                          table.num_rows))
+
+    def predict_arrow_table(self, table: pa.Table) -> pa.Table:
+        """:meth:`predict_arrow` as an Arrow table of :attr:`output_schema`: the same values,
+        built without pandas on the fast path (batch prediction writes it as it is)."""
+        try:
+            matrices = {id(f): t.transform(table) for f, t in self._arrow_transformers()}
+        except NeedsFrame:
+            frame = self.predict_frame(table.to_pandas())
+            return pa.Table.from_pandas(frame, preserve_index=False) \
+                .replace_schema_metadata(None).cast(self.output_schema)
+        combined = self._combine(lambda features: matrices[id(features)], table.num_rows)
+        schema = self.output_schema
+        if not self.task.is_classification:
+            return pa.Table.from_arrays([pa.array(combined.astype(np.float64))], schema=schema)
+        labels = self.__dict__.get("_arrow_labels")
+        if labels is None:
+            labels = pa.array(np.asarray(self.classes), type=schema.field("prediction").type)
+            object.__setattr__(self, "_arrow_labels", labels)
+        columns = [labels.take(pa.array(self._label_index(combined)))]
+        columns.extend(pa.array(combined[:, i]) for i in range(len(self.classes or ())))
+        return pa.Table.from_arrays(columns, schema=schema)
+
+    @property
+    def output_schema(self) -> pa.Schema:
+        """The Arrow schema of a prediction table: ``prediction`` (the classes' type, float64
+        for regression), then ``proba_<class>`` (float64) per class."""
+        cached = self.__dict__.get("_output_schema")
+        if cached is None:
+            if not self.task.is_classification:
+                cached = pa.schema([("prediction", pa.float64())])
+            else:
+                probas = [(f"proba_{cls}", pa.float64()) for cls in self.classes or ()]
+                cached = pa.schema([("prediction", pa.array(np.asarray(self.classes)).type),
+                                    *probas])
+            object.__setattr__(self, "_output_schema", cached)
+        return cached
 
     def _arrow_transformers(self) -> list[tuple[FeaturePipeline, ArrowTransformer]]:
         cached = self.__dict__.get("_arrow_cache")

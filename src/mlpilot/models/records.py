@@ -24,6 +24,8 @@ the same matrix with vectorised Arrow compute, for the column types whose pandas
 plain cast (integers and floats, booleans, strings, timezone-naive timestamps of at most
 microsecond precision; text statistics use the pipeline's own pandas code on that one column);
 any other column type raises :class:`NeedsFrame` and the caller uses pandas for that chunk.
+Dictionary-encoded strings (what the batch reader asks Parquet for) are looked up once per
+distinct value and the codes gathered by the indices, so a category costs one array take.
 
 Example:
     >>> import pandas as pd
@@ -260,7 +262,7 @@ def _floats(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """float64 values, nulls as NaN (read-only when nothing had to be filled)."""
     cast = pc.cast(array, pa.float64())  # safe cast: raises for integers past 2**53
     if isinstance(cast, pa.ChunkedArray):
-        cast = cast.combine_chunks()
+        cast = cast.chunk(0) if cast.num_chunks == 1 else cast.combine_chunks()
     if cast.null_count:
         cast = cast.fill_null(np.nan)
     return cast.to_numpy(zero_copy_only=False)
@@ -300,7 +302,7 @@ class ArrowTransformer:
             if name not in table.column_names:
                 raise NeedsFrame(f"no column {name!r}")
             column = table.column(name)
-            if pa.types.is_dictionary(column.type):
+            if pa.types.is_dictionary(column.type) and step["kind"] not in ("codes", "onehot"):
                 column = column.cast(column.type.value_type)
             block = self._step(i, step, column, self.kinds.get(name))
             if isinstance(block, list):
@@ -318,18 +320,9 @@ class ArrowTransformer:
         """The step's output columns (a list: raw values) or block (an (n, k) matrix)."""
         name, typ, step_kind = step["column"], column.type, step["kind"]
         if step_kind in ("codes", "onehot"):
-            if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
-                raise NeedsFrame(f"column {name!r}: Arrow type {typ} (the pandas path decides)")
-            column = column.cast(pa.large_string())
-            index = pc.index_in(column, value_set=self._levels[i])
-            codes = _floats(index)
+            codes, missing = self._codes(i, step, column)
             if step_kind == "codes":
-                if step["other"] and index.null_count > column.null_count:
-                    codes = np.array(codes)
-                    present = np.asarray(column.is_valid().to_numpy(zero_copy_only=False))
-                    codes[present & np.isnan(codes)] = float(len(step["levels"]))
                 return [codes]
-            missing = np.asarray(column.is_null().to_numpy(zero_copy_only=False))
             width = len(step["levels"])
             cols = [codes == float(j) for j in range(width)]
             cols.append(missing)
@@ -367,3 +360,38 @@ class ArrowTransformer:
         if not columns or self.pipeline.mode == "tree":
             return columns
         return self.pipeline.numbers_block(np.column_stack(columns), step)
+
+    def _codes(self, i: int, step: dict[str, Any], column: pa.ChunkedArray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """A categorical step's codes (float: the level's rank; NaN when missing or unseen,
+        ``len(levels)`` for an unseen value when the step has ``other``) and missing mask."""
+        name, typ = step["column"], column.type
+        value_type = typ.value_type if pa.types.is_dictionary(typ) else typ
+        if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+            raise NeedsFrame(f"column {name!r}: Arrow type {typ} (the pandas path decides)")
+        other = bool(step.get("other", False))
+        unseen = float(len(step["levels"])) if other else np.nan
+        if not pa.types.is_dictionary(typ):
+            column = column.cast(pa.large_string())
+            codes = _floats(pc.index_in(column, value_set=self._levels[i]))
+            missing = np.asarray(column.is_null().to_numpy(zero_copy_only=False))
+            if other:
+                codes = np.array(codes)
+                codes[~missing & np.isnan(codes)] = unseen
+            return codes, missing
+        codes_parts, missing_parts = [], []
+        for chunk in column.chunks:  # each chunk has its own dictionary
+            dictionary = chunk.dictionary.cast(pa.large_string())
+            lookup = np.append(_floats(pc.index_in(dictionary, value_set=self._levels[i])),
+                               np.nan)  # the last entry: a missing value
+            known = np.append(dictionary.is_valid().to_numpy(zero_copy_only=False), False)
+            lookup[known & np.isnan(lookup)] = unseen
+            indices = chunk.indices
+            if indices.null_count:
+                indices = indices.fill_null(len(dictionary))
+            positions = indices.to_numpy(zero_copy_only=False)
+            codes_parts.append(lookup[positions])
+            missing_parts.append(~known[positions])
+        if not codes_parts:
+            return np.empty(0), np.empty(0, dtype=bool)
+        return np.concatenate(codes_parts), np.concatenate(missing_parts)
