@@ -11,6 +11,11 @@ bench/results/.
     make peers-automl                      # FLAML + AutoGluon in .peers/automl
     python bench/automl.py --budget 60     # all datasets of ../shared/datasets
     python bench/automl.py --budget 60 --datasets penguins,diabetes --frameworks mlpilot,flaml
+    python bench/automl.py --budget 300 --reuse flaml,autogluon,lightgbm_default
+
+Every finished (dataset, framework, budget) result is kept in bench/records/automl/ (committed,
+so a long comparison can be completed over several sittings); `--reuse` takes the recorded
+result for the named frameworks instead of running them again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "bench" / "results"
+RECORDS = ROOT / "bench" / "records" / "automl"
 PEERS_PYTHON = ROOT / ".peers" / "automl" / "bin" / "python"
 TIME_ORDERED = {"flights", "bikeshare", "employment_ma"}
 AUTOML = ("mlpilot", "flaml", "autogluon")
@@ -64,8 +70,27 @@ def greater_is_better(task: str) -> bool:
     return task == "binary"
 
 
+def wait_for_quiet(limit: float, patience: float = 600.0) -> float:
+    """Wait (at most ``patience`` seconds) until the 1-minute load average is below ``limit``:
+    a busy 2-core machine slows every framework unevenly (OpenMP threads spin when the cores
+    are oversubscribed). Returns the load average when the run starts."""
+    started = time.monotonic()
+    while os.getloadavg()[0] >= limit and time.monotonic() - started < patience:
+        time.sleep(5)
+    return os.getloadavg()[0]
+
+
+def tree_commit(src: Path) -> str:
+    """The commit of the checkout mlpilot runs from, with "+dirty" when it has changes."""
+    head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "src"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return head + ("+dirty" if dirty else "")
+
+
 def run_one(framework: str, name: str, meta: dict, paths: tuple[Path, Path], budget: float,
-            seed: int, cpus: int, workdir: Path) -> dict:
+            seed: int, cpus: int, workdir: Path, mlpilot_src: Path | None = None) -> dict:
     python = sys.executable if framework in ("mlpilot", "lightgbm_default") else PEERS_PYTHON
     if not Path(python).exists():
         return {"status": "failed", "error": f"{python} missing: run `make peers-automl`"}
@@ -75,6 +100,8 @@ def run_one(framework: str, name: str, meta: dict, paths: tuple[Path, Path], bud
                "--task", meta["task"], "--budget", str(budget), "--seed", str(seed),
                "--cpus", str(cpus), "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": str(cpus)}
+    if framework == "mlpilot" and mlpilot_src is not None:  # a pinned checkout, not this one
+        env["PYTHONPATH"] = str(mlpilot_src / "src")
     started = time.monotonic()
     try:
         proc = subprocess.run(command, capture_output=True, text=True, env=env,
@@ -112,7 +139,15 @@ def main() -> int:
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--quiet-load", type=float, default=1.5,
+                        help="wait before each run until the 1-minute load average is below")
+    parser.add_argument("--mlpilot-src", type=Path, default=None,
+                        help="run mlpilot from this checkout (e.g. a `git worktree` of a "
+                             "commit), so edits in progress never leak into a measurement")
+    parser.add_argument("--reuse", default="",
+                        help="frameworks whose recorded result (bench/records/automl) is reused")
     args = parser.parse_args()
+    reuse = {f for f in args.reuse.split(",") if f}
     catalog = json.loads((DATASETS / "catalog.json").read_text())
     names = [n for n in args.datasets.split(",") if n] or list(catalog)
     frameworks = [f for f in args.frameworks.split(",") if f]
@@ -128,8 +163,20 @@ def main() -> int:
         train.to_parquet(paths[0]), test.to_parquet(paths[1])
         table[name] = {}
         for framework in frameworks:
-            result = run_one(framework, name, meta, paths, args.budget, args.seed, args.cpus,
-                             workdir)
+            record = RECORDS / f"{name}-{framework}-{int(args.budget)}s-seed{args.seed}.json"
+            if framework in reuse and record.exists():
+                result = json.loads(record.read_text())
+            else:
+                load_before = wait_for_quiet(args.quiet_load)
+                result = run_one(framework, name, meta, paths, args.budget, args.seed,
+                                 args.cpus, workdir, args.mlpilot_src)
+                result["load_before"] = load_before
+                result["load"] = os.getloadavg()[0]
+                if framework == "mlpilot":
+                    result["commit"] = tree_commit(args.mlpilot_src or ROOT)
+                result["date"] = time.strftime("%Y-%m-%d %H:%M")
+                RECORDS.mkdir(parents=True, exist_ok=True)
+                record.write_text(json.dumps(result, indent=1, default=str))
             table[name][framework] = result
             shown = (f"{result['score']:.4f} in {result['fit_seconds']:.0f}s"
                      if result["status"] == "ok" else f"FAILED {result.get('error', '')[:80]}")

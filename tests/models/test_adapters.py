@@ -128,3 +128,22 @@ def test_search_space_is_namespaced_and_contains_the_defaults(family):
 def test_unknown_family_lists_the_valid_names():
     with pytest.raises(ConfigError, match="one of baseline, catboost, extra_trees, knn"):
         get_adapter("xgb")
+
+
+WEIGHTED = sorted(f for f in FAMILIES if get_adapter(f).supports_class_weight)
+
+
+def test_class_weights_are_supported_by_the_weighted_families():
+    assert {"lightgbm", "xgboost", "catboost", "linear", "random_forest",
+            "extra_trees"} <= set(WEIGHTED)
+
+
+@pytest.mark.parametrize("family", WEIGHTED)
+def test_balanced_class_weights_raise_the_minority_class_probability(request, family):
+    # delays are the minority class (about 1 in 5): balanced weights count each delayed flight
+    # about 4 times as much, so the mean predicted delay probability must rise towards 0.5
+    adapter, plain, Xv, _ = fit_small(request, family, Task.BINARY, class_weight="none")
+    _, weighted, _, _ = fit_small(request, family, Task.BINARY, class_weight="balanced")
+    before = adapter.predict(plain, Xv, Task.BINARY)[:, 1].mean()
+    after = adapter.predict(weighted, Xv, Task.BINARY)[:, 1].mean()
+    assert after > before + 0.1, (before, after)

@@ -199,3 +199,20 @@ def test_a_time_budgeted_search_replays_bit_for_bit(delay_problem):
     assert [(t.family, t.state, t.score) for t in again.trials] == [
         (t.family, t.state, t.score) for t in first.trials]
     assert again.best.to_bytes() == first.best.to_bytes()
+
+
+def test_class_weights_are_searched_only_on_imbalanced_classes(delay_problem):
+    # about one flight in five is delayed: the weighted families carry a class_weight choice
+    result = search(delay_problem, max_trials=8, families=["lightgbm", "linear"],
+                    ensemble=False)
+    weighted = [t for t in result.trials if t.family != "baseline"]
+    assert len(weighted) == 7
+    assert all(t.params["class_weight"] in ("none", "balanced") for t in weighted)
+    assert [t.params["class_weight"] for t in weighted[:4]] == ["none"] * 4  # the portfolio
+    balanced = dict(delay_problem)
+    keep = np.r_[np.flatnonzero(delay_problem["train_y"] == 1),
+                 np.flatnonzero(delay_problem["train_y"] == 0)[:800]]
+    balanced["train_X"] = delay_problem["train_X"].iloc[keep]
+    balanced["train_y"] = delay_problem["train_y"][keep]
+    plain = search(balanced, max_trials=3, families=["lightgbm"], ensemble=False)
+    assert all("class_weight" not in t.params for t in plain.trials)

@@ -72,6 +72,9 @@ class ModelAdapter(ABC):
     #: the parameter counting rounds / trees / iterations, which a deadline can cut short
     #: (None: fits of this family are never cut)
     rounds_param: ClassVar[str | None] = None
+    #: whether ``fit`` honours ``params["class_weight"] == "balanced"`` (classification): the
+    #: search offers the choice on imbalanced data (see :data:`CLASS_WEIGHT`)
+    supports_class_weight: ClassVar[bool] = False
 
     def take_cut(self, model: Any) -> int | None:
         """How many rounds the fit ran when its deadline stopped it (None: it was not cut),
@@ -131,6 +134,30 @@ class ModelAdapter(ABC):
     @abstractmethod
     def load(self, data: bytes) -> Any:
         """The inverse of :meth:`dump`."""
+
+
+#: the class-weighting choice the search adds to a family's space on imbalanced classes
+CLASS_WEIGHT = Param("class_weight", "categorical", choices=("none", "balanced"))
+
+
+def balanced_weights(y: np.ndarray, params: dict[str, Any]) -> np.ndarray | None:
+    """Per-row weights ``n / (k * count(class))`` when ``params["class_weight"]`` is
+    "balanced" (each class then weighs the same in the loss), else None.
+
+    Example:
+        >>> balanced_weights(np.array([0, 0, 0, 1]), {"class_weight": "balanced"}).tolist()
+        [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+        >>> balanced_weights(np.array([0, 1]), {}) is None
+        True
+    """
+    if params.get("class_weight", "none") != "balanced":
+        return None
+    codes = np.asarray(y).astype(np.int64)
+    counts = np.bincount(codes)
+    present = int(np.count_nonzero(counts))
+    per_class = np.zeros(counts.shape, dtype=np.float64)
+    per_class[counts > 0] = len(codes) / (present * counts[counts > 0])
+    return per_class[codes]
 
 
 def past(deadline: float | None) -> bool:

@@ -31,7 +31,7 @@ from catboost import CatBoost, CatBoostError, Pool
 
 from mlpilot.core.config import Task
 from mlpilot.core.errors import IntegrityError
-from mlpilot.models.base import ModelAdapter, Param, past
+from mlpilot.models.base import ModelAdapter, Param, balanced_weights, past
 
 EARLY_STOPPING_ROUNDS = 50
 STOP_AFTER = "_stop_after"
@@ -80,6 +80,7 @@ class CatBoostAdapter(ModelAdapter):
     # CatBoost's result depends on the iteration limit itself, so a replay keeps the limit and
     # stops after the recorded iterations instead (a pseudo-parameter read by ``fit``)
     rounds_param: ClassVar[str | None] = STOP_AFTER
+    supports_class_weight: ClassVar[bool] = True
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -92,6 +93,8 @@ class CatBoostAdapter(ModelAdapter):
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, deadline: float | None = None) -> CatBoost:
         settings = dict(params)
+        weights = balanced_weights(y, settings) if task.is_classification else None
+        settings.pop("class_weight", None)
         stop_after = settings.pop(STOP_AFTER, None)
         settings["iterations"] = int(settings.pop("n_estimators", DEFAULTS["n_estimators"]))
         settings.update(random_seed=int(seed), thread_count=int(n_threads),
@@ -104,7 +107,7 @@ class CatBoostAdapter(ModelAdapter):
         else:
             settings["loss_function"] = "RMSE"
         cats = list(categorical_indices)
-        train = Pool(_frame(X, cats), label=y, cat_features=cats)
+        train = Pool(_frame(X, cats), label=y, cat_features=cats, weight=weights)
         eval_set = None
         if X_valid is not None and y_valid is not None:
             eval_set = Pool(_frame(X_valid, cats), label=y_valid, cat_features=cats)

@@ -33,7 +33,15 @@ from sklearn.ensemble import (
 )
 
 from mlpilot.core.config import Task
-from mlpilot.models.base import ModelAdapter, Param, past, proba_columns, skops_dump, skops_load
+from mlpilot.models.base import (
+    ModelAdapter,
+    Param,
+    balanced_weights,
+    past,
+    proba_columns,
+    skops_dump,
+    skops_load,
+)
 
 FIRST_CHUNK = 8
 MAX_CHUNK = 50
@@ -74,6 +82,7 @@ class _ForestAdapter(ModelAdapter):
     file_suffix: ClassVar[str] = "skops"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 20, "min_samples_leaf": 5}
     rounds_param: ClassVar[str | None] = "n_estimators"
+    supports_class_weight: ClassVar[bool] = True
     classifier: ClassVar[type]
     regressor: ClassVar[type]
 
@@ -99,6 +108,7 @@ class _ForestAdapter(ModelAdapter):
         total = max(1, int(params.get("n_estimators", DEFAULTS["n_estimators"])))
         depth = int(params.get("max_depth", 0))
         cls = self.classifier if task.is_classification else self.regressor
+        weights = balanced_weights(y, params) if task.is_classification else None
         model = cls(
             n_estimators=min(FIRST_CHUNK, total),
             max_features=float(params.get("max_features", DEFAULTS["max_features"])),
@@ -111,7 +121,7 @@ class _ForestAdapter(ModelAdapter):
         while True:
             started = time.monotonic()
             grown = len(getattr(model, "estimators_", ()))
-            model.fit(X, y)
+            model.fit(X, y, sample_weight=weights)
             if model.n_estimators >= total or past(deadline):
                 break
             per_tree = (time.monotonic() - started) / max(1, model.n_estimators - grown)

@@ -24,7 +24,7 @@ import numpy as np
 
 from mlpilot.core.config import Task
 from mlpilot.core.errors import IntegrityError
-from mlpilot.models.base import ModelAdapter, Param
+from mlpilot.models.base import ModelAdapter, Param, balanced_weights
 
 EARLY_STOPPING_ROUNDS = 50
 
@@ -97,6 +97,7 @@ class LightGBMAdapter(ModelAdapter):
     file_suffix: ClassVar[str] = "txt"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "num_leaves": 15}
     rounds_param: ClassVar[str | None] = "n_estimators"
+    supports_class_weight: ClassVar[bool] = True
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -109,6 +110,8 @@ class LightGBMAdapter(ModelAdapter):
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, deadline: float | None = None) -> lgb.Booster:
         settings = dict(params)
+        weights = balanced_weights(y, settings) if task.is_classification else None
+        settings.pop("class_weight", None)
         rounds = int(settings.pop("n_estimators", DEFAULTS["n_estimators"]))
         settings.update(
             deterministic=True, force_row_wise=True, num_threads=int(n_threads), seed=int(seed),
@@ -124,7 +127,8 @@ class LightGBMAdapter(ModelAdapter):
         else:
             settings.update(objective="regression", metric="l2")
         cats = list(categorical_indices)
-        train = lgb.Dataset(X, label=y, categorical_feature=cats, free_raw_data=True)
+        train = lgb.Dataset(X, label=y, weight=weights, categorical_feature=cats,
+                            free_raw_data=True)
         valid_sets = []
         if X_valid is not None and y_valid is not None:
             valid_sets.append(lgb.Dataset(X_valid, label=y_valid, categorical_feature=cats,

@@ -56,6 +56,7 @@ class LinearAdapter(ModelAdapter):
     file_suffix: ClassVar[str] = "skops"
     small_params: ClassVar[dict[str, Any]] = {"max_iter": 100}
     rounds_param: ClassVar[str | None] = "max_iter"
+    supports_class_weight: ClassVar[bool] = True
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -75,7 +76,9 @@ class LinearAdapter(ModelAdapter):
         if not task.is_classification:
             return Ridge(alpha=float(params.get("alpha", DEFAULTS["alpha"]))).fit(X, y)
         total = int(params.get("max_iter", DEFAULTS["max_iter"]))
+        balanced = params.get("class_weight", "none") == "balanced"
         model = LogisticRegression(C=float(params.get("C", DEFAULTS["C"])), solver="lbfgs",
+                                   class_weight="balanced" if balanced else None,
                                    max_iter=min(ITERATION_CHUNK, total), warm_start=True,
                                    random_state=seed)
         done = 0

@@ -28,7 +28,7 @@ import xgboost as xgb
 
 from mlpilot.core.config import Task
 from mlpilot.core.errors import IntegrityError
-from mlpilot.models.base import ModelAdapter, Param, past
+from mlpilot.models.base import ModelAdapter, Param, balanced_weights, past
 
 EARLY_STOPPING_ROUNDS = 50
 
@@ -77,6 +77,7 @@ class XGBoostAdapter(ModelAdapter):
     file_suffix: ClassVar[str] = "json"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 30, "max_depth": 4}
     rounds_param: ClassVar[str | None] = "n_estimators"
+    supports_class_weight: ClassVar[bool] = True
 
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -89,6 +90,8 @@ class XGBoostAdapter(ModelAdapter):
             categorical_indices: Sequence[int] = (), X_valid: np.ndarray | None = None,
             y_valid: np.ndarray | None = None, deadline: float | None = None) -> xgb.Booster:
         settings = dict(params)
+        weights = balanced_weights(y, settings) if task.is_classification else None
+        settings.pop("class_weight", None)
         rounds = int(settings.pop("n_estimators", DEFAULTS["n_estimators"]))
         settings["eta"] = settings.pop("learning_rate", DEFAULTS["learning_rate"])
         settings.update(tree_method="hist", nthread=int(n_threads), seed=int(seed),
@@ -101,8 +104,8 @@ class XGBoostAdapter(ModelAdapter):
         else:
             settings.update(objective="reg:squarederror", eval_metric="rmse")
         types = _feature_types(X.shape[1], categorical_indices)
-        train = xgb.DMatrix(X, label=y, feature_types=types, enable_categorical=True,
-                            nthread=int(n_threads))
+        train = xgb.DMatrix(X, label=y, weight=weights, feature_types=types,
+                            enable_categorical=True, nthread=int(n_threads))
         evals = []
         stopper = _Deadline(deadline)
         # XGBoost stops asking callbacks once one says stop, so early stopping goes first: it

@@ -55,6 +55,7 @@ from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.core.hashing import canonical_json
 from mlpilot.data.schema import Schema
+from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
@@ -69,6 +70,7 @@ RESERVE_FRACTION = 0.1  # of the budget, kept for the last trial's scoring and t
 MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
 ENSEMBLE = "ensemble"
+IMBALANCE_RATIO = 3.0
 #: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
 CUT_KEY = "_cut_at"
 
@@ -194,28 +196,53 @@ class _Config:
 
 def _sampled(problem: Problem, families: list[str], seed: int,
              scorer: Scorer) -> Iterator[_Config]:
-    """The portfolio, then configurations proposed by a seeded TPE sampler."""
+    """The portfolio, then configurations proposed by a seeded TPE sampler. On imbalanced
+    classes, families that support it also search ``class_weight`` (none or balanced)."""
     study = optuna.create_study(direction="maximize" if scorer.greater_is_better else "minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     n_rows = problem.n_train_rows
+    weighted = problem.task.is_classification and is_imbalanced(problem.y)
+
+    def space(family: str) -> list[Param]:
+        adapter = get_adapter(family)
+        extra = [CLASS_WEIGHT] if weighted and adapter.supports_class_weight else []
+        return [*adapter.space(problem.task, n_rows), *extra]
+
     for family, params in starting_configs(problem.task, n_rows, families):
         if family == "baseline":
             yield _Config(family, dict(params))
             continue
-        adapter = get_adapter(family)
+        if weighted and get_adapter(family).supports_class_weight:
+            params = {**params, "class_weight": "none"}
         study.enqueue_trial({"family": family, **{f"{family}.{p.name}": params[p.name]
-                                                   for p in adapter.space(problem.task, n_rows)}})
+                                                   for p in space(family)}})
         trial = study.ask()
         trial.suggest_categorical("family", families)
-        adapter.search_space(trial, problem.task, n_rows)
+        for param in space(family):
+            param.suggest(trial, family)
         yield _Config(family, dict(params), trial=trial, study=study)
     if not families:
         return
     while True:
         trial = study.ask()
         family = trial.suggest_categorical("family", families)
-        yield _Config(family, get_adapter(family).search_space(trial, problem.task, n_rows),
-                      trial=trial, study=study)
+        params = get_adapter(family).default_params(problem.task, n_rows)
+        for param in space(family):
+            params[param.name] = param.suggest(trial, family)
+        yield _Config(family, params, trial=trial, study=study)
+
+
+def is_imbalanced(y: np.ndarray) -> bool:
+    """Whether the largest class has at least :data:`IMBALANCE_RATIO` times the rows of the
+    smallest (then class weights are worth searching).
+
+    Example:
+        >>> is_imbalanced(np.array([0] * 80 + [1] * 20)), is_imbalanced(np.array([0, 1] * 50))
+        (True, False)
+    """
+    counts = np.bincount(np.asarray(y).astype(np.int64))
+    counts = counts[counts > 0]
+    return counts.size > 1 and counts.max() >= IMBALANCE_RATIO * counts.min()
 
 
 def _replayed(sequence: Sequence[Any]) -> Iterator[_Config]:
