@@ -188,10 +188,12 @@ def create_app(workspace: Workspace | None = None, config: ServeConfig | None = 
             if limits is not None:
                 limits.restore_original_limits()
             gc.unfreeze()
-            await state.batcher.close()
-            if state.log is not None:
-                await asyncio.to_thread(state.log.close)
-            state.metrics.close()
+            try:
+                await state.batcher.close()
+                if state.log is not None:
+                    await asyncio.to_thread(state.log.close)
+            finally:
+                state.metrics.close()  # this worker's live gauges leave the shared scrape
 
     app = MlpilotApp(title="mlpilot", version="1", lifespan=lifespan,
                   description="Predictions from each project's champion model. Send "
