@@ -247,3 +247,26 @@ def test_cli_predict_without_the_target_prints_no_warning(tmp_path, flights_home
                      str(tmp_path / "p.parquet")])
     _, err = capsys.readouterr()
     assert code == 0 and "Warning" not in err
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_datetime_parts_match_pandas_across_the_calendar(unit):
+    """Batch datetime features come from integer calendar arithmetic on the epoch counts; they
+    equal pandas' ``.dt`` parts from year 1 to 9999, before and after 1970, with gaps."""
+    from mlpilot.models.features import DATETIME_PARTS
+    from mlpilot.models.features import _datetime_parts as pandas_parts
+    from mlpilot.models.records import _datetime_parts
+
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000}[unit]
+    rng = np.random.default_rng(3)
+    lo, hi = -62_135_596_800, 253_402_300_799  # 0001-01-01 00:00:00, 9999-12-31 23:59:59
+    seconds = np.concatenate([rng.integers(lo, hi, 20_000), [lo, hi, -1, 0, 1],
+                              np.arange(-400, 400) * 86_400 * 365 // 4])  # around leap days
+    counts = seconds * per_second + (rng.integers(0, per_second, len(seconds))
+                                     if per_second > 1 else 0)
+    array = pa.array(counts, pa.timestamp(unit), mask=rng.random(len(counts)) < 0.05)
+    column = pa.chunked_array([array.slice(0, 7_000), array.slice(7_000)])
+    fast = _datetime_parts(column, DATETIME_PARTS)
+    reference = pandas_parts(pd.Series(column.to_pandas(), name="t"), DATETIME_PARTS)
+    for part, got, want in zip(DATETIME_PARTS, fast, reference.values(), strict=True):
+        assert np.array_equal(got, want, equal_nan=True), part

@@ -22,15 +22,17 @@ The linear-mode fill / standardise / indicator arithmetic is the pipeline's own
 :class:`ArrowTransformer` is the batch counterpart: an Arrow table (a Parquet record batch) into
 the same matrix with vectorised Arrow compute, for the column types whose pandas coercion is a
 plain cast (integers and floats, booleans, strings, timezone-naive timestamps of at most
-microsecond precision; text statistics use the pipeline's own pandas code on that one column);
-any other column type raises :class:`NeedsFrame` and the caller uses pandas for that chunk.
-Dictionary-encoded strings (what the batch reader asks Parquet for) are looked up once per
-distinct value and the codes gathered by the indices, so a category costs one array take.
+microsecond precision); any other column type raises :class:`NeedsFrame` and the caller uses
+pandas for that chunk. Dictionary-encoded strings (what the batch reader asks Parquet for) are
+looked up once per distinct value and the codes gathered by the indices; datetime parts come
+from one pass of integer calendar arithmetic on the epoch counts; text features are the
+pipeline's own pandas code on that one column (the record path computes character and word
+counts in Python and hands any other text feature to the pipeline's code too).
 
 Example:
     >>> import pandas as pd
     >>> from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
-    >>> from mlpilot.models.features import FeaturePipeline, _text_stats
+    >>> from mlpilot.models.features import FeaturePipeline
     >>> schema = Schema(columns=(ColumnSchema("age", ColumnKind.INTEGER, "int64", True),
     ...                          ColumnSchema("city", ColumnKind.CATEGORICAL, "str", True),
     ...                          ColumnSchema("y", ColumnKind.BOOLEAN, "bool", False)), target="y")
@@ -52,11 +54,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlpilot.data.schema import ColumnKind, Schema
-from mlpilot.models.features import FeaturePipeline, _text_stats
+from mlpilot.data.schema import ColumnKind, Schema, coerce_column
+from mlpilot.models.features import FeaturePipeline
 
 _NAN = float("nan")
 _EXACT = 2 ** 53
@@ -64,6 +67,14 @@ _EXACT = 2 ** 53
 
 class NeedsFrame(ValueError):
     """These records hold a value the fast path does not reproduce exactly: use pandas."""
+
+
+def _only_lengths(step: dict[str, Any]) -> bool:
+    """Whether a text step's raw outputs are just its characters and words (the record path
+    computes those in Python; any other text feature goes through the pipeline's code)."""
+    name = step["column"]
+    known = {f"{name}__chars", f"{name}__words", f"{name}__missing"}
+    return set(step["outputs"]) <= known
 
 
 def _numbers(name: str, integer: bool) -> Callable[[Any], float]:
@@ -138,6 +149,7 @@ class RecordTransformer:
         if not hasattr(pipeline, "steps_"):
             raise ValueError("the feature pipeline is not fitted")
         kinds = {c.name: c.kind for c in schema.features}
+        self.specs = {c.name: c for c in schema.features}
         self.pipeline = pipeline
         self.width = len(pipeline.feature_names_)
         self.columns = [s["column"] for s in pipeline.steps_]
@@ -170,11 +182,18 @@ class RecordTransformer:
                 moments = [_moment(name, v) for v in values]
                 return [[_NAN if d is None else float(get(d)) for d in moments]
                         for get in getters]
-        elif step_kind == "text":
+        elif step_kind == "text" and _only_lengths(step):
             def raw(values: list[Any]) -> list[list[float]]:
                 texts = [_string(name, v) for v in values]
                 return [[_NAN if t is None else float(len(t)) for t in texts],
                         [_NAN if t is None else float(len(t.split())) for t in texts]]
+        elif step_kind == "text":  # more than lengths: the pipeline's own code on this column
+            spec, pipeline = self.specs[name], self.pipeline
+
+            def block(values: list[Any]) -> np.ndarray:
+                texts = pd.Series([_string(name, v) for v in values], dtype=object, name=name)
+                return pipeline._transform_step(coerce_column(texts, spec)[0], step)
+            return block
         else:
             raise ValueError(f"column {name!r}: unknown step kind {step_kind!r}")
         if self.pipeline.mode == "tree":
@@ -254,8 +273,49 @@ class RecordTransformer:
 
 _INTEGERS = {pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32()}
 _FLOATS = {pa.float32(), pa.float64()}
-_ARROW_PARTS = {"year": pc.year, "month": pc.month, "day": pc.day, "dayofweek": pc.day_of_week,
-                "hour": pc.hour, "minute": pc.minute, "dayofyear": pc.day_of_year}
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000}
+_DAY_SECONDS = 86_400
+
+
+def _datetime_parts(column: pa.ChunkedArray, parts: Sequence[str]) -> list[np.ndarray]:
+    """The calendar ``parts`` (as pandas' ``.dt`` names them) of naive timestamps, float64
+    with NaN for missing values: one pass of integer arithmetic on the epoch counts (the
+    proleptic Gregorian civil-from-days algorithm), instead of one Arrow kernel per part."""
+    unit = column.type.unit
+    counts = column.cast(pa.int64())
+    counts = counts.chunk(0) if counts.num_chunks == 1 else counts.combine_chunks()
+    missing = np.asarray(counts.is_null().to_numpy(zero_copy_only=False)) \
+        if counts.null_count else None
+    values = counts.fill_null(0).to_numpy() if counts.null_count else counts.to_numpy()
+    seconds = np.floor_divide(values, _PER_SECOND[unit])
+    days = np.floor_divide(seconds, _DAY_SECONDS)
+    of_day = seconds - days * _DAY_SECONDS
+    z = days + 719_468  # days since 0000-03-01
+    era = np.floor_divide(z, 146_097)
+    of_era = z - era * 146_097
+    year_of_era = (of_era - of_era // 1_460 + of_era // 36_524 - of_era // 146_096) // 365
+    march_day = of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    march_month = (5 * march_day + 2) // 153  # 0 = March
+    month = np.where(march_month < 10, march_month + 3, march_month - 9)
+    year = year_of_era + era * 400 + (month <= 2)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    computed = {
+        "year": lambda: year,
+        "month": lambda: month,
+        "day": lambda: march_day - (153 * march_month + 2) // 5 + 1,
+        "dayofweek": lambda: (days + 3) % 7,  # 1970-01-01 was a Thursday; Monday is 0
+        "hour": lambda: of_day // 3_600,
+        "minute": lambda: of_day // 60 % 60,
+        "dayofyear": lambda: np.where(march_month < 10, march_day + 60 + leap,
+                                      march_day - 305),
+    }
+    out = []
+    for part in parts:
+        result = computed[part]().astype(np.float64)
+        if missing is not None:
+            result[missing] = np.nan
+        out.append(result)
+    return out
 
 
 def _floats(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -281,7 +341,7 @@ class ArrowTransformer:
             raise ValueError("the feature pipeline is not fitted")
         self.pipeline = pipeline
         self.kinds = {c.name: c.kind for c in schema.features}
-        self.dtypes = {c.name: c.dtype for c in schema.features}
+        self.specs = {c.name: c for c in schema.features}
         self._levels = {i: pa.array(step["levels"], pa.large_string())
                         for i, step in enumerate(pipeline.steps_) if "levels" in step}
 
@@ -349,14 +409,12 @@ class ArrowTransformer:
         elif step_kind == "datetime":
             if not (pa.types.is_timestamp(typ) and typ.tz is None and typ.unit != "ns"):
                 raise NeedsFrame(f"column {name!r}: Arrow type {typ} (the pandas path decides)")
-            columns = [_floats(_ARROW_PARTS[part](column)) for part in step["parts"]]
-        else:  # text: Arrow's whitespace is not Python's str.split, so pandas (one column)
+            columns = _datetime_parts(column, step["parts"])
+        else:  # text: Arrow's whitespace is not Python's str.split: the pipeline's own code
             if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
                 raise NeedsFrame(f"column {name!r}: Arrow type {typ} (the pandas path decides)")
-            series = column.to_pandas().astype("str")  # as validate_prediction_input does
-            if self.dtypes.get(name) in ("str", "string"):
-                series = series.astype(self.dtypes[name])
-            columns = list(_text_stats(name, series).values())
+            series = coerce_column(column.to_pandas(), self.specs[name])[0]
+            return self.pipeline._transform_step(series, step)
         if not columns or self.pipeline.mode == "tree":
             return columns
         return self.pipeline.numbers_block(np.column_stack(columns), step)
