@@ -130,3 +130,72 @@ def test_missing_column_is_named_in_the_error(train_X, schema):
     pipeline = FeaturePipeline("tree").fit(train_X, schema)
     with pytest.raises(SchemaError, match="'carrier'"):
         pipeline.transform(train_X.drop(columns=["carrier"]))
+
+
+def _reviews(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Short product reviews whose label (a complaint) depends on which words they use, not
+    on their length: only a word-level representation can separate them."""
+    rng = np.random.default_rng(seed)
+    good = ["great", "love", "perfect", "works", "recommend", "excellent"]
+    bad = ["broken", "refund", "late", "missing", "awful", "returned"]
+    neutral = ["the", "box", "item", "arrived", "colour", "size", "price", "delivery", "it"]
+    texts, labels = [], []
+    for _ in range(n):
+        complaint = rng.random() < 0.4
+        words = list(rng.choice(neutral, size=rng.integers(3, 8)))
+        words += list(rng.choice(bad if complaint else good, size=rng.integers(1, 3)))
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append(int(complaint))
+    return pd.DataFrame({"review": pd.array(texts, dtype="str")}), np.array(labels)
+
+
+REVIEW_SCHEMA = Schema(columns=(ColumnSchema("review", ColumnKind.TEXT, "str", True),
+                                ColumnSchema("y", ColumnKind.INTEGER, "int64", False)),
+                       target="y")
+
+
+@pytest.mark.parametrize("mode", ["tree", "linear"])
+def test_text_columns_get_tfidf_components_that_carry_the_words(mode):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _reviews(800, seed=0)
+    X_test, y_test = _reviews(400, seed=1)
+    pipeline = FeaturePipeline(mode).fit(X, REVIEW_SCHEMA)
+    names = pipeline.feature_names_
+    assert names[:2] == ["review__chars", "review__words"]
+    assert sum(n.startswith("review__text") for n in names) == 16
+    step = pipeline.steps_[0]
+    assert "broken" in step["vocabulary"] and "the" in step["vocabulary"]
+    train, test = pipeline.transform(X), pipeline.transform(X_test)
+    assert np.isfinite(train).all()
+    # with the words a simple model separates complaints; with lengths alone it cannot
+    scores = {}
+    for label, cols in (("words", slice(None)), ("lengths", slice(0, 2))):
+        model = LogisticRegression(max_iter=2000).fit(np.nan_to_num(train[:, cols]), y)
+        scores[label] = roc_auc_score(y_test, model.predict_proba(
+            np.nan_to_num(test[:, cols]))[:, 1])
+    assert scores["words"] > 0.95 and scores["lengths"] < 0.7, scores
+
+
+def test_tfidf_is_deterministic_ignores_unseen_words_and_keeps_missing_missing():
+    X, _ = _reviews(300, seed=2)
+    first = FeaturePipeline("tree").fit(X, REVIEW_SCHEMA)
+    second = FeaturePipeline.from_dict(json.loads(json.dumps(
+        FeaturePipeline("tree").fit(X, REVIEW_SCHEMA).to_dict())))
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    odd = pd.DataFrame({"review": pd.array([None, "zebra quantum", "BROKEN broken"],
+                                           dtype="str")})
+    matrix = first.transform(odd)
+    assert np.isnan(matrix[0]).all()  # a missing review stays missing in every column
+    np.testing.assert_array_equal(matrix[1, 2:], 0.0)  # no known word: all components zero
+    # case does not matter, and repeating a word does not change its normalised weight
+    np.testing.assert_allclose(matrix[2, 2:], first.transform(
+        pd.DataFrame({"review": pd.array(["broken"], dtype="str")}))[0, 2:])
+
+
+def test_text_without_repeated_words_keeps_only_lengths():
+    X = pd.DataFrame({"review": pd.array(["alpha beta", "gamma delta", None], dtype="str")})
+    pipeline = FeaturePipeline("tree").fit(X, REVIEW_SCHEMA)
+    assert pipeline.feature_names_ == ["review__chars", "review__words"]

@@ -3,6 +3,9 @@
 Two modes share one pipeline. ``"tree"`` keeps missing values as NaN and turns categories into
 integer codes (by training frequency) that LightGBM reads as categorical features. ``"linear"``
 imputes, adds missing-value indicators, standardises numbers and one-hot encodes frequent levels.
+Free-text columns become their length in characters and words plus a TF-IDF representation
+(the most frequent terms of the training rows, weighted by inverse document frequency and
+projected onto their top singular directions, so a few dense columns carry the vocabulary).
 
 Each feature column becomes one *step*: a JSON-safe dict (kind, learned statistics and the
 output column names). The whole state is a list of steps, so ``to_dict``/``from_dict`` round-trip
@@ -44,6 +47,9 @@ LINEAR_MAX_LEVELS = 30
 LINEAR_MIN_COUNT = 5
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "dayofyear")
 _DT_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+TEXT_MAX_TERMS = 300  # the vocabulary: the terms in most training rows (at least 2 rows)
+TEXT_COMPONENTS = 16  # dense TF-IDF columns per text column (singular directions)
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: words of two or more characters
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -97,8 +103,10 @@ class FeaturePipeline:
             step.update(kind="datetime", parts=[k.rsplit("__", 1)[1] for k in kept])
             return step
         if kind is ColumnKind.TEXT:
-            step = self._fit_numbers(col.name, _text_stats(col.name, series), col.nullable)
-            step["kind"] = "text"
+            tfidf = fit_tfidf(series)
+            step = self._fit_numbers(col.name, _text_stats(col.name, series, tfidf),
+                                     col.nullable)
+            step.update(kind="text", **tfidf)
             return step
         if kind is ColumnKind.CATEGORICAL:
             return self._fit_categorical(col.name, series)
@@ -177,7 +185,7 @@ class FeaturePipeline:
         elif kind == "datetime":
             columns = list(_datetime_parts(series, step["parts"]).values())
         else:  # text
-            columns = list(_text_stats(step["column"], series).values())
+            columns = list(_text_stats(step["column"], series, step).values())
         if not columns:
             return np.zeros((len(series), 0))
         return self.numbers_block(np.column_stack(columns), step)
@@ -258,11 +266,87 @@ def _varies(values: np.ndarray) -> bool:
     return present.size > 0 and bool(present.min() != present.max())
 
 
-def _text_stats(name: str, series: pd.Series) -> dict[str, np.ndarray]:
+def _text_stats(name: str, series: pd.Series,
+                tfidf: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """A text column's raw numeric columns: characters, words and (when ``tfidf`` holds a
+    fitted vocabulary, see :func:`fit_tfidf`) its dense TF-IDF components."""
     strings = _as_str(series)
     length = strings.str.len().to_numpy(dtype=np.float64, na_value=np.nan)
     if strings.isna().all():  # .str.split() of all-missing values is not a str column
         words = np.full(len(strings), np.nan)
     else:
         words = strings.str.split().str.len().to_numpy(dtype=np.float64, na_value=np.nan)
-    return {f"{name}__chars": length, f"{name}__words": words}
+    out = {f"{name}__chars": length, f"{name}__words": words}
+    if tfidf and tfidf.get("vocabulary"):
+        projected = tfidf_matrix(strings, tfidf) @ np.asarray(tfidf["components"])
+        missing = strings.isna().to_numpy()
+        for i in range(projected.shape[1]):
+            out[f"{name}__text{i}"] = np.where(missing, np.nan, projected[:, i])
+    return out
+
+
+def _tokens(strings: pd.Series) -> list[list[str]]:
+    """Lower-cased word tokens per row (missing rows have none)."""
+    found = strings.str.lower().str.findall(TOKEN_PATTERN)
+    return [v if isinstance(v, list) else [] for v in found.tolist()]
+
+
+def fit_tfidf(series: pd.Series) -> dict[str, Any]:
+    """The TF-IDF state of a text column, learned from training rows: ``vocabulary`` (the
+    :data:`TEXT_MAX_TERMS` terms found in most rows, at least two), their smoothed ``idf``
+    and ``components``, the top :data:`TEXT_COMPONENTS` right singular vectors of the
+    L2-normalised TF-IDF matrix (from the eigenvectors of its Gram matrix, with signs fixed so
+    the largest entry of each is positive: the same rows always give the same numbers).
+    Empty when no term is in two rows.
+
+    Example:
+        >>> texts = pd.Series(["red apple pie", "green apple", "red wine", None, "red apple"])
+        >>> state = fit_tfidf(texts)
+        >>> state["vocabulary"], len(state["components"][0])
+        (['apple', 'red'], 2)
+    """
+    rows = _tokens(_as_str(series))
+    n = len(rows)
+    df: dict[str, int] = {}
+    for tokens in rows:
+        for term in set(tokens):
+            df[term] = df.get(term, 0) + 1
+    ranked = sorted((t for t, c in df.items() if c >= 2), key=lambda t: (-df[t], t))
+    vocabulary = sorted(ranked[:TEXT_MAX_TERMS])
+    if not vocabulary:
+        return {}
+    idf = [float(np.log((1 + n) / (1 + df[t])) + 1.0) for t in vocabulary]
+    state: dict[str, Any] = {"vocabulary": vocabulary, "idf": idf}
+    matrix = tfidf_matrix(_as_str(series), {**state, "components": None})
+    gram = (matrix.T @ matrix).toarray()
+    values, vectors = np.linalg.eigh(gram)
+    keep = np.argsort(-values, kind="stable")[:min(TEXT_COMPONENTS, len(vocabulary))]
+    components = vectors[:, keep]
+    signs = np.sign(components[np.abs(components).argmax(axis=0), range(components.shape[1])])
+    components = components * np.where(signs == 0, 1.0, signs)
+    state["components"] = components.tolist()
+    return state
+
+
+def tfidf_matrix(strings: pd.Series, tfidf: dict[str, Any]) -> Any:
+    """The sparse (n, terms) L2-normalised TF-IDF matrix of ``strings`` over the fitted
+    vocabulary (terms outside it are ignored)."""
+    from scipy import sparse
+
+    index = {term: i for i, term in enumerate(tfidf["vocabulary"])}
+    idf = np.asarray(tfidf["idf"], dtype=np.float64)
+    indptr, indices, data = [0], [], []
+    for tokens in _tokens(strings):
+        counts: dict[int, int] = {}
+        for term in tokens:
+            j = index.get(term)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        cols = sorted(counts)
+        weights = np.array([counts[j] for j in cols], dtype=np.float64) * idf[cols]
+        norm = float(np.sqrt(np.sum(weights * weights)))
+        indices.extend(cols)
+        data.extend((weights / norm).tolist() if norm > 0 else weights.tolist())
+        indptr.append(len(indices))
+    return sparse.csr_matrix((np.asarray(data, dtype=np.float64), indices, indptr),
+                             shape=(len(indptr) - 1, len(index)))
