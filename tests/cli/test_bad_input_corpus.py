@@ -1,11 +1,13 @@
 """A corpus of malformed and hostile files fed to `project create` and `data ingest`: each is
 either read correctly or refused with a specific message, never a traceback, and a refused file
-leaves nothing behind (no project, no dataset version, no object)."""
+leaves nothing behind (no project, no dataset version, no object); after an ingest the
+workspace still verifies (`mlpilot audit verify`)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 import zipfile
 from collections.abc import Callable
@@ -74,7 +76,13 @@ CORPUS: dict[str, tuple[str, bytes, str | None, Check | None]] = {
                             + ",".join("1" for _ in range(1500)) + ",1\n"
                             + ",".join("2" for _ in range(1500)) + ",0\n").encode(), None,
                   lambda t: t.shape == (2, 1501)),
+    "text late in a numeric column": ("a.csv", ("city,amount,label\n" + "Lyon,3,0\n" * 49_999
+                                                + "Oslo,unknown,1\n").encode(), None,
+                                      lambda t: len(t) == 50_000),
     "0-byte file": ("a.csv", b"", r"empty \(0 bytes\)", None),
+    "malformed row far down": ("a.csv", ("city,amount,label\n" + "Lyon,3,0\n" * 49_999
+                                         + "Oslo,1,0,9\n").encode(),
+                               r"malformed row at line 50001", None),
     "header only": ("a.csv", b"city,amount,label\n", r"empty table.*no rows", None),
     "blank lines only": ("a.csv", b"\n\n\n", r"empty table", None),
     "ragged rows": ("a.csv", (GOOD + "Rome,1,0,extra\n").encode(), r"malformed row at line 6",
@@ -135,3 +143,64 @@ def test_create_reads_or_refuses_clearly(case, home, tmp_path, capsys):
         assert code != 0 and "Fix:" in err
         assert re.search(refusal, err), err
         assert _nothing_written(home)
+
+
+# What `data ingest` does with each file of the corpus, into a project made from GOOD: the
+# refusals above (the file cannot be read as a table) refuse the same way; files read as a
+# table are either accepted as a new dataset version or rejected by a blocking anomaly
+# (exit 2, the report stored, no version).
+INGEST: dict[str, str | None] = {
+    "thousands separators": r"amount: expects numbers .* e\.g\. '1,234'",
+    "text late in a numeric column": r"amount: expects numbers .* 1 value is not, e\.g\. "
+                                     r"'unknown'",
+    "dates in several formats": r"city: required column missing; amount: required column",
+    "very wide": r"city: required column missing",
+    "HTML error page saved as CSV": r"label: the target column is missing: training data",
+    "JSON renamed .csv": r"city: required column missing",
+}
+
+
+@pytest.fixture
+def good_project(home, tmp_path, capsys) -> Path:
+    path = tmp_path / "good.csv"
+    path.write_text(GOOD)
+    code, _, err = _cli(capsys, "project", "create", "p", "--data", str(path), "--target",
+                        "label", "--task", "regression")
+    assert code == 0, err
+    return home
+
+
+def _objects(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "objects").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_ingest_reads_or_refuses_clearly_and_keeps_the_workspace_consistent(
+        case, good_project, tmp_path, capsys):
+    home = good_project
+    name, content, refusal, _ = CORPUS[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    events, objects = len(Workspace(home).events()), _objects(home)
+    code, out, err = _cli(capsys, "data", "ingest", "p", "--data", str(path), "--json")
+    assert "Traceback" not in out + err
+    project = Workspace(home).project("p")
+    actions = [e["action"] for e in Workspace(home).events()]
+    if case in INGEST:  # a table, rejected: the report is stored, no version is made
+        assert code == 2 and json.loads(out)["accepted"] is False, err
+        assert re.search(INGEST[case], err), err
+        assert project.dataset()["version"] == 1 and actions[-1] == "dataset.rejected"
+    elif refusal is not None:  # not a table: nothing recorded at all
+        assert code not in (0, 2) and "Fix:" in err
+        assert re.search(refusal, err), err
+        assert project.dataset()["version"] == 1
+        assert len(actions) == events and _objects(home) == objects
+    else:
+        assert code == 0, err
+        assert json.loads(out)["accepted"] is True
+        assert project.dataset()["version"] == 2
+        assert project.dataset()["rows"] == 4 + len(read_table(path))
+        assert actions[-1] == "dataset.ingested"
+    assert not list(home.glob(".ingest-*"))
+    code, out, err = _cli(capsys, "audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"], out + err

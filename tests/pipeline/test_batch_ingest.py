@@ -11,11 +11,13 @@ import pytest
 from mlpilot.core.errors import ConflictError, DataError
 from mlpilot.data import append as append_module
 from mlpilot.data import canonical
+from mlpilot.data.profile import profile_table
 from mlpilot.data.sources import parquet_bytes_to_table, table_to_parquet_bytes
 from mlpilot.data.validate import validate_batch
 from mlpilot.pipeline import batch_ingest
 from mlpilot.pipeline.audit_check import verify_workspace
 from mlpilot.pipeline.batch_ingest import ingest_batch
+from mlpilot.pipeline.data_quality import dataset_report
 from mlpilot.pipeline.workspace import Workspace
 
 
@@ -67,7 +69,17 @@ def test_the_streamed_version_has_the_bytes_of_the_in_memory_append(
     assert stored == expected
     table = parquet_bytes_to_table(stored)
     assert str(table["distance"].dtype) == "float64" and table["distance"].isna().sum() == 2
-    assert ws.project("flights").profile()["n_rows"] == 5000
+    # the profile was computed while streaming: the in-memory profile's numbers
+    profile, whole = ws.project("flights").profile(), profile_table(table)
+    assert profile["n_rows"] == whole["n_rows"] == 5000
+    for name in ("distance", "carrier", "time_hour", "delayed"):
+        got, want = profile["columns"][name], whole["columns"][name]
+        assert got["dtype"] == want["dtype"] and got.get("top") == want.get("top"), name
+        for key in ("missing", "n_unique", "mean", "std", "min", "max", "p50", "p99"):
+            if key in want:
+                assert got[key] == pytest.approx(want[key]), (name, key)
+    # the quality report of the new version is computed when first asked for
+    assert dataset_report(store, "flights", 2)["n_rows"] == 5000
     assert scratch_left(tmp_path / "ws") == []
 
 

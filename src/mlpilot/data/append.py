@@ -39,9 +39,10 @@ import pyarrow.parquet as pq
 
 from mlpilot.core.errors import DataError
 from mlpilot.data.canonical import frame_to_arrow
+from mlpilot.data.sources import PARQUET_STREAMING
 
 #: rows per record batch read back from the parent table
-PIECE_ROWS = 1 << 16
+PIECE_ROWS = 1 << 15
 
 
 def _null_count(file: pq.ParquetFile, index: int) -> int | None:
@@ -83,7 +84,7 @@ class TableAppend:
     """
 
     def __init__(self, parent: BinaryIO | str | Path, scratch: Path) -> None:
-        self._file = pq.ParquetFile(parent)
+        self._file = pq.ParquetFile(parent, **PARQUET_STREAMING)
         self._reference = _parent_dtypes(self._file)
         self.columns = list(self._reference.columns)
         self.parent_rows = self._file.metadata.num_rows
@@ -111,7 +112,11 @@ class TableAppend:
             if not pa.types.is_null(f.type):
                 self._types[f.name].add(f.type)
         path = self._scratch / f"chunk-{len(self._spilled):06d}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        # compressed: reading it back gives every column its own buffers, so the canonical
+        # writer frees a chunk's columns one by one as it assembles a row group
+        options = ipc.IpcWriteOptions(compression="lz4")
+        with (pa.OSFile(str(path), "wb") as sink,
+              ipc.new_file(sink, table.schema, options=options) as writer):
             writer.write_table(table)
         self._spilled.append(path)
         self.batch_rows += len(frame)

@@ -31,14 +31,16 @@ import pyarrow.parquet as pq
 from mlpilot.core.errors import DataError
 from mlpilot.data.canonical import table_to_parquet_bytes
 
-__all__ = ["CHUNK_ROWS", "SUPPORTED_SUFFIXES", "parquet_bytes_to_table", "read_table",
-           "read_table_chunks", "table_to_parquet_bytes", "write_table"]
+__all__ = ["CHUNK_ROWS", "PARQUET_STREAMING", "SUPPORTED_SUFFIXES", "parquet_bytes_to_table",
+           "read_table", "read_table_chunks", "table_to_parquet_bytes", "write_table"]
 
 CSV_SUFFIXES = (".csv", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
 #: rows per chunk when a file is read in chunks
-CHUNK_ROWS = 1 << 16
+CHUNK_ROWS = 1 << 15
+#: read Parquet column chunks through a 1 MiB buffer, not whole (a row group may be the file)
+PARQUET_STREAMING = {"pre_buffer": False, "buffer_size": 1 << 20}
 _SNIFF_BYTES = 1 << 16
 _DECODE_BLOCK = 1 << 24
 _PARQUET_MAGIC = b"PAR1"
@@ -187,7 +189,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _parquet_frames(path: Path, rows: int) -> Iterator[pd.DataFrame]:
     _check_parquet_magic(path)
     with _parquet_errors(path):
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, **PARQUET_STREAMING)
         _check_header(file.schema_arrow.names, path)
         if file.metadata.num_rows == 0:
             yield file.schema_arrow.empty_table().to_pandas()

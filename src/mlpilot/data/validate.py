@@ -117,11 +117,11 @@ class _Sample:
     def add(self, frame: pd.DataFrame) -> None:
         first = (-self.seen) % self.stride
         self.seen += len(frame)
-        part = frame.iloc[first::self.stride]
+        part = frame.iloc[first::self.stride].copy()  # a copy: the chunk itself is let go
         self.parts.append(part)
         self.size += len(part)
         if self.size > self.limit:
-            kept = pd.concat(self.parts).iloc[::2]
+            kept = pd.concat(self.parts).iloc[::2].copy()
             self.parts, self.size, self.stride = [kept], len(kept), self.stride * 2
 
     def frame(self, columns: list[str]) -> pd.DataFrame:
@@ -183,7 +183,8 @@ class _Column:
             return [Finding(
                 "type_change", "blocking",
                 f"expects {_KIND_WORDS.get(spec.kind, str(spec.kind))} ({spec.kind}, dtype "
-                f"{spec.dtype}) but {self.bad:,} values are not, e.g. {self.example!r}",
+                f"{spec.dtype}) but {self.bad:,} value{' is' if self.bad == 1 else 's are'} "
+                f"not, e.g. {self.example!r}",
                 column=spec.name, details={"rows": self.bad, "dtype": self.bad_dtype})]
         if is_target and not self.present:
             return [Finding("missing_target", "blocking",

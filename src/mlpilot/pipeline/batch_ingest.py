@@ -145,7 +145,7 @@ def ingest_batch(store: StoreHandle, project_name: str,
                                      schema_version, result.to_dict(), checker.rows)
         written = _write_table(append, schema, Path(scratch) / "table.parquet")
         validation = checker.finish(written.reference).to_dict()
-        table_sha = store.objects.put_file(written.path)
+        table_sha = store.objects.put_file(written.path, move=True)
     report = _report(project_name, source, parent_version, schema_version, checker.rows,
                      validation)
     profile_sha = store.objects.put(canonical_json(written.profile))

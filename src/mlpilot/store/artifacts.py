@@ -53,14 +53,18 @@ class ObjectStore(ABC):
             self._write(key, data)
         return key
 
-    def put_file(self, path: Path) -> str:
-        """Store the file at ``path`` (left in place) and return its sha256 key."""
+    def put_file(self, path: Path, *, move: bool = False) -> str:
+        """Store the file at ``path`` and return its sha256 key.
+
+        With ``move`` the store may take the file itself (a rename) instead of copying it; the
+        caller must not use ``path`` afterwards.
+        """
         key = sha256_file(path)
         if not self.exists(key):
-            self._write_file(key, Path(path))
+            self._write_file(key, Path(path), move=move)
         return key
 
-    def _write_file(self, key: str, path: Path) -> None:
+    def _write_file(self, key: str, path: Path, *, move: bool) -> None:
         """Store the file's bytes under ``key`` atomically; backends may stream it."""
         self._write(key, Path(path).read_bytes())
 
@@ -110,7 +114,19 @@ class LocalObjectStore(ObjectStore):
     def _write(self, key: str, data: bytes) -> None:
         self._write_from(key, lambda handle: handle.write(data))
 
-    def _write_file(self, key: str, path: Path) -> None:
+    def _write_file(self, key: str, path: Path, *, move: bool) -> None:
+        if move:
+            target = self.path(key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Path(path).open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(path, 0o600)  # as mkstemp makes the copied objects
+            try:
+                os.replace(path, target)  # atomic on one file system
+                return
+            except OSError:  # another file system: copy instead
+                pass
+
         def copy(handle: BinaryIO) -> None:
             with Path(path).open("rb") as source:
                 shutil.copyfileobj(source, handle, 1 << 20)
