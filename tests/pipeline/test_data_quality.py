@@ -120,3 +120,14 @@ def test_a_run_records_the_quality_summary_and_the_split_check(cli, flights_proj
     split = json.loads(out)["split"]
     assert split["data_quality"]["counts"]["warning"] >= 1
     assert "time_hour" in split["split_check"]["drifted"]["test"]  # time-ordered split
+
+
+def test_a_training_batch_without_the_target_says_how_to_score_instead(
+        cli, flights_project, flights_slice):
+    path = flights_project / "unlabelled.csv"
+    flights_slice.iloc[3000:3200].drop(columns=["delayed"]).to_csv(path, index=False)
+    code, _, err = cli("data", "ingest", "flights", "--data", str(path))
+    assert code == 2
+    assert "delayed: the target column is missing: training data needs it" in err
+    assert "to score rows without a target use `mlpilot predict`" in err
+    assert Workspace().project("flights").dataset()["version"] == 1

@@ -26,11 +26,15 @@ class BatchRejected(DataError):
 
     def __init__(self, outcome: IngestOutcome) -> None:
         blocking = [f for f in outcome.validation["findings"] if f["severity"] == "blocking"]
+        unlabelled = any(f["check"] == "missing_target" for f in blocking)
         super().__init__(
             f"the batch {outcome.source!r} was rejected: no dataset version was made",
-            expected="every schema column present, with values of the schema's types",
+            expected="every schema column present, with values of the schema's types"
+            + (", and the target with its values (training data)" if unlabelled else ""),
             found="; ".join(f"{f['column']}: {f['message']}" for f in blocking),
-            fix=f"correct the batch and ingest it again; the report is stored as object "
+            fix=("to score rows without a target use `mlpilot predict`; to add training rows "
+                 "include the target column, then " if unlabelled else "")
+            + f"correct the batch and ingest it again; the report is stored as object "
             f"{outcome.report_sha256[:12]} (`mlpilot data report` shows accepted versions)")
 
 app = typer.Typer(help="Data quality reports and new batches.", no_args_is_help=True)
