@@ -20,7 +20,7 @@ import pytest
 
 from mlpilot.cli.main import main
 from mlpilot.core.config import Task
-from mlpilot.core.errors import DataError, SchemaError
+from mlpilot.core.errors import ConfigError, DataError, SchemaError
 from mlpilot.data.schema import infer_schema, validate_prediction_input
 from mlpilot.models.predictor import Predictor, fit_member
 from mlpilot.models.registry import get_adapter
@@ -119,6 +119,9 @@ def test_thread_count_changes_nothing_in_the_output(tmp_path, ensemble, new_flig
         predict_file(ensemble, source, out, chunk_rows=300, threads=threads)
         outputs.append(pq.read_table(out))
     assert outputs[0].equals(outputs[1])
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        predict_file(ensemble, source, tmp_path / "never.parquet", threads=0)
+    assert not (tmp_path / "never.parquet").exists()
 
 
 def test_dictionary_encoded_strings_give_the_plain_matrix(ensemble, new_flights):

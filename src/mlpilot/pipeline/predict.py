@@ -47,7 +47,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from mlpilot.core.errors import DataError, SchemaError
+from mlpilot.core.errors import ConfigError, DataError, SchemaError
 from mlpilot.models.predictor import Predictor
 
 CHUNK_ROWS = 100_000
@@ -75,11 +75,6 @@ class BatchResult:
     ignored_target: str | None = None
 
 
-def predict_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
-    """``prediction`` then ``proba_<class>`` per class, one row per input row, in order."""
-    return predictor.predict_frame(frame)
-
-
 def _kind(path: Path, role: str) -> str:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -99,12 +94,6 @@ def _existing(source: Path) -> tuple[Path, str]:
                         expected="a path to an existing CSV or Parquet file",
                         found=f"nothing at {source.resolve()}", fix="check the path")
     return source, kind
-
-
-def count_rows(source: Path) -> int | None:
-    """The number of rows of a Parquet file (from its footer); None for CSV."""
-    return pq.ParquetFile(source).metadata.num_rows if _kind(source, "input") == "parquet" \
-        else None
 
 
 def iter_chunks(source: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -270,8 +259,8 @@ def predict_file(predictor: Predictor, source: Path, output: Path, *,
                       TargetColumnIgnored, stacklevel=2)
     workers = threads if threads is not None else default_threads()
     if workers < 1:
-        raise DataError("threads must be at least 1", found=str(workers), fix="pass threads=1 "
-                        "or more, or leave it out for one per core")
+        raise ConfigError("threads must be at least 1", found=str(workers),
+                          fix="pass threads=1 or more, or leave it out for one per core")
     writer = _Writer(output, predictor.output_schema)
     rows = 0
 
