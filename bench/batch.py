@@ -1,22 +1,31 @@
-"""Batch prediction: rows/s of `mlpilot predict` against the raw LightGBM model's predict, and
-peak memory of `mlpilot predict` as the file grows (it streams in chunks, so it should stay flat).
+"""Batch prediction: rows/s and peak memory of mlpilot's batch path against the baseline.
 
-Uses the LightGBM workspace that bench/serving.py builds (bench/results/serving-ws). The inputs
-are the flights sample repeated to each size, as Parquet under /tmp/mlpilot-bench (never in the
-repo). For each size, in fresh child processes:
+The baseline is what a user writes without mlpilot for the same job on the same file
+(bench/batch_baseline.py): read the file with pyarrow/pandas (feature columns, categories as
+categoricals), prepare LightGBM's input the way the model was trained, call the native
+``Booster.predict`` (all cores), write label and probabilities with pandas. The bench checks
+that its output equals mlpilot's, value for value. The model-only figure, ``Booster.predict``
+on a matrix already prepared in memory (no reading, checks, preprocessing or writing), is
+reported too, as the ceiling.
 
-- ``cli``: the whole `mlpilot predict` command (interpreter start, imports, model load, read,
-  preprocess, predict, write), its wall time and peak RSS (``ru_maxrss``);
-- ``predict_file``: the same streaming function timed inside a child after the model is
-  loaded (what a long-running batch job pays per row), and its peak RSS;
-- ``raw``: LightGBM's ``Booster.predict`` on the feature matrix of the first --raw-rows rows,
-  already preprocessed and in memory (no reading, checks, preprocessing or writing), same
-  threads: the ceiling.
+Uses the LightGBM champion of the workspace bench/serving.py builds (bench/results/serving-ws);
+its native model and feature steps are written for the baseline to /tmp/mlpilot-bench. Inputs
+are the flights sample repeated to each size (Parquet in 1M-row groups, and CSV), under
+/tmp/mlpilot-bench, never in the repo. Every measurement runs in a fresh child process, its
+peak RSS taken from the kernel (``wait4``):
 
-The machine is shared: before each measurement the script waits (up to --max-wait seconds)
-for the 1-minute load average to drop below --max-load and records the load it got.
+- ``api``: ``pipeline.predict.predict_file`` timed after imports and model load (a
+  long-running job's cost per row); ``baseline_api``: the baseline's ``predict_file`` likewise;
+- ``cli``: the whole ``mlpilot predict`` command (interpreter start, imports, workspace,
+  model load, read, score, write); ``baseline_cli``: the whole
+  ``python bench/batch_baseline.py`` process;
+- ``model_only``: ``Booster.predict`` on the first 1M rows, prepared, best of 3.
 
-    flock /tmp/mlpilot-bench.lock python bench/batch.py --rows 1000000 3000000 10000000
+Each is repeated (--repeat, alternating) and the median kept; all runs are recorded. The
+machine is shared: before each round the script waits (up to --max-wait s) for the 1-minute
+load average to fall under --max-load and records the load it got.
+
+    flock /tmp/mlpilot-bench.lock .venv/bin/python bench/batch.py
 
 Prints a table and writes bench/results/batch.json.
 """
@@ -26,66 +35,103 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+HOME = RESULTS / "serving-ws"
 DATA = ROOT / "examples" / "flights_sample.parquet"
 FILES = Path("/tmp/mlpilot-bench")
+BASELINE_MODEL = FILES / "baseline-model"
 
-CHILD_PREDICT_FILE = """
-import json, resource, sys, time
+CHILD_API = """
+import json, sys, time
 from pathlib import Path
 from mlpilot.pipeline.predict import predict_file
 from mlpilot.pipeline.workspace import Workspace
 predictor = Workspace(Path(sys.argv[1])).project("flights").champion().load()
 start = time.perf_counter()
 result = predict_file(predictor, Path(sys.argv[2]), Path(sys.argv[3]))
-seconds = time.perf_counter() - start
-print(json.dumps({"rows": result.rows, "seconds": seconds,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"rows": result.rows, "seconds": time.perf_counter() - start}))
 """
 
-CHILD_RAW = """
+CHILD_BASELINE_API = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+import batch_baseline
+booster, prep = batch_baseline.load(Path(sys.argv[1]))
+start = time.perf_counter()
+rows = batch_baseline.predict_file(booster, prep, Path(sys.argv[2]), Path(sys.argv[3]))
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
+"""
+
+CHILD_MODEL_ONLY = """
 import json, sys, time
 from pathlib import Path
 import pyarrow.parquet as pq
-from mlpilot.data.schema import validate_prediction_input
-from mlpilot.pipeline.workspace import Workspace
-predictor = Workspace(Path(sys.argv[1])).project("flights").champion().load()
-member = predictor.members[0]
-frame = pq.ParquetFile(sys.argv[2]).read_row_groups([0]).slice(0, int(sys.argv[3])).to_pandas()
-matrix = member.features.transform(validate_prediction_input(frame, predictor.schema))
+sys.path.insert(0, sys.argv[4])
+import batch_baseline
+booster, prep = batch_baseline.load(Path(sys.argv[1]))
+frame = pq.ParquetFile(sys.argv[2]).read_row_group(0).slice(0, int(sys.argv[3])).to_pandas()
+matrix = batch_baseline.features(frame, prep)
 best = []
 for _ in range(3):
     start = time.perf_counter()
-    member.model.predict(matrix)
+    booster.predict(matrix)
     best.append(time.perf_counter() - start)
 print(json.dumps({"rows": len(frame), "seconds": min(best), "rows_per_s": len(frame) / min(best)}))
 """
 
+CHILD_EXPORT = """
+import json, sys
+from pathlib import Path
+from mlpilot.models.registry import get_adapter
+from mlpilot.pipeline.workspace import Workspace
+predictor = Workspace(Path(sys.argv[1])).project("flights").champion().load()
+(member,) = predictor.members
+out = Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+(out / "model.txt").write_bytes(get_adapter(member.family).dump(member.model))
+(out / "prep.json").write_text(json.dumps({"steps": member.features.steps_,
+                                           "classes": predictor.classes,
+                                           "threshold": predictor.threshold}))
+print(json.dumps({"family": member.family, "trees": member.model.num_trees(),
+                  "features": len(member.features.feature_names_)}))
+"""
 
-def make_file(rows: int) -> Path:
-    """The flights sample repeated to ``rows`` rows, written in 1M-row groups (pyarrow)."""
+
+def make_file(rows: int, suffix: str) -> Path:
+    """The flights sample (no target) repeated to ``rows`` rows: Parquet in 1M-row groups, or
+    CSV written by pyarrow from that Parquet."""
     import pyarrow as pa
+    import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     FILES.mkdir(parents=True, exist_ok=True)
-    path = FILES / f"batch-{rows}.parquet"
+    path = FILES / f"batch-{rows}{suffix}"
     if path.exists():
         return path
-    base = pq.read_table(DATA).drop_columns(["delayed"])
-    group = pa.concat_tables([base] * (1_000_000 // base.num_rows)).combine_chunks()
-    tmp = path.with_suffix(".tmp")
-    with pq.ParquetWriter(tmp, base.schema) as writer:
-        left = rows
-        while left > 0:
-            part = group.slice(0, min(left, group.num_rows))
-            writer.write_table(part, row_group_size=1_000_000)
-            left -= part.num_rows
+    tmp = path.with_name(path.name + ".tmp")
+    if suffix == ".csv":
+        pa_csv.write_csv(pq.read_table(make_file(rows, ".parquet")), tmp)
+    else:
+        base = pq.read_table(DATA).drop_columns(["delayed"])
+        group = pa.concat_tables([base] * (1_000_000 // base.num_rows)).combine_chunks()
+        with pq.ParquetWriter(tmp, base.schema) as writer:
+            left = rows
+            while left > 0:
+                part = group.slice(0, min(left, group.num_rows))
+                writer.write_table(part, row_group_size=1_000_000)
+                left -= part.num_rows
     tmp.rename(path)
     return path
 
@@ -97,66 +143,130 @@ def wait_for_quiet(max_load: float, max_wait: float) -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def child(code: str, *args: str, home: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
-                          text=True, env={**os.environ, "MLPILOT_HOME": str(home)})
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def spawn(args: list[str]) -> dict[str, Any]:
+    """Run a child to completion: wall seconds, peak RSS (MiB, from wait4) and its JSON line."""
+    env = {**os.environ, "MLPILOT_HOME": str(HOME)}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        if process.returncode != 0:
+            raise RuntimeError(f"{args[:3]} failed ({process.returncode}): "
+                               f"{err.read().decode()[-2000:]}")
+    last = text.strip().splitlines()[-1] if text.strip() else "{}"
+    report = json.loads(last) if last.startswith("{") else {}
+    return {"wall": wall, "peak_rss_mib": usage.ru_maxrss / 1024, **report}
 
 
-def run_cli(home: Path, source: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of the whole `mlpilot predict` command in a child process."""
-    out = FILES / "batch-out.parquet"
-    code = ("import resource, sys; from mlpilot.cli.main import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, "predict", "flights", "--input",
-                           str(source), "--output", str(out)], check=True, capture_output=True,
-                          text=True, env={**os.environ, "MLPILOT_HOME": str(home)})
-    seconds = time.perf_counter() - start
-    return seconds, int(done.stdout.strip().splitlines()[-1]) / 1024
+def measure(kind: str, source: Path, rows: int) -> dict[str, Any]:
+    """One run of ``kind`` on ``source``: rows/s and peak RSS."""
+    out = FILES / f"out-{kind}{source.suffix}"
+    python = sys.executable
+    if kind == "api":
+        got = spawn([python, "-c", CHILD_API, str(HOME), str(source), str(out)])
+    elif kind == "baseline_api":
+        got = spawn([python, "-c", CHILD_BASELINE_API, str(BASELINE_MODEL), str(source),
+                     str(out), str(BENCH)])
+    elif kind == "cli":
+        mlpilot = str(Path(python).parent / "mlpilot")
+        got = spawn([mlpilot, "predict", "flights", "--input", str(source), "--output",
+                     str(out)])
+    else:
+        got = spawn([python, str(BENCH / "batch_baseline.py"), str(BASELINE_MODEL),
+                     str(source), str(out)])
+    seconds = got["seconds"] if "seconds" in got else got["wall"]
+    if got.get("rows", rows) != rows:
+        raise RuntimeError(f"{kind} scored {got['rows']} rows of {rows}")
+    return {"seconds": round(seconds, 3), "rows_per_s": round(rows / seconds),
+            "peak_rss_mib": round(got["peak_rss_mib"])}
+
+
+def outputs_identical(suffix: str) -> bool:
+    import pandas as pd
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+    ours = read(FILES / f"out-api{suffix}")
+    theirs = read(FILES / f"out-baseline_api{suffix}")
+    return bool(ours.shape == theirs.shape and (ours.columns == theirs.columns).all()
+                and all((ours[c].to_numpy() == theirs[c].to_numpy()).all() for c in ours))
+
+
+KINDS = ("api", "baseline_api", "cli", "baseline_cli")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 3_000_000,
-                                                                10_000_000])
-    parser.add_argument("--raw-rows", type=int, default=1_000_000,
-                        help="rows for the raw predict rate (held fully in memory)")
+    parser.add_argument("--rows", type=int, nargs="+",
+                        default=[1_000_000, 3_000_000, 10_000_000])
+    parser.add_argument("--csv-rows", type=int, nargs="*", default=[1_000_000, 3_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--model-only-rows", type=int, default=1_000_000)
     parser.add_argument("--max-load", type=float, default=1.5)
-    parser.add_argument("--max-wait", type=float, default=180.0)
+    parser.add_argument("--max-wait", type=float, default=120.0)
     args = parser.parse_args()
-    home = RESULTS / "serving-ws"
-    if not (home / "bench.json").exists():
+    if not (HOME / "bench.json").exists():
         sys.exit("run bench/serving.py first (it builds the LightGBM workspace)")
-    files = {rows: make_file(rows) for rows in sorted(set(args.rows))}
+    model = spawn([sys.executable, "-c", CHILD_EXPORT, str(HOME), str(BASELINE_MODEL)])
+    cases = [(".parquet", rows) for rows in sorted(set(args.rows))]
+    cases += [(".csv", rows) for rows in sorted(set(args.csv_rows))]
+    sources = {case: make_file(case[1], case[0]) for case in cases}
     quiet = wait_for_quiet(args.max_load, args.max_wait)
-    raw = child(CHILD_RAW, str(home), str(files[max(files)]), str(args.raw_rows), home=home)
-    raw.update(load_before=quiet, load_after=round(os.getloadavg()[0], 2))
-    print("raw", raw, flush=True)
+    model_only = spawn([sys.executable, "-c", CHILD_MODEL_ONLY, str(BASELINE_MODEL),
+                        str(sources[(".parquet", min(args.rows))]), str(args.model_only_rows),
+                        str(BENCH)])
+    model_only = {"rows": model_only["rows"], "rows_per_s": round(model_only["rows_per_s"]),
+                  "seconds": round(model_only["seconds"], 4), "load_before": quiet}
+    print("model only", model_only, flush=True)
     results = []
-    for rows, source in files.items():
-        quiet = wait_for_quiet(args.max_load, args.max_wait)
-        inner = child(CHILD_PREDICT_FILE, str(home), str(source),
-                      str(FILES / "batch-out-inner.parquet"), home=home)
-        seconds, peak = run_cli(home, source)
-        results.append({
-            "rows": rows, "load_before": quiet, "load_after": round(os.getloadavg()[0], 2),
-            "predict_file_rows_per_s": round(rows / inner["seconds"]),
-            "predict_file_ratio": round(rows / inner["seconds"] / raw["rows_per_s"], 3),
-            "predict_file_peak_rss_mib": round(inner["peak_rss_mib"]),
-            "cli_seconds": round(seconds, 2), "cli_rows_per_s": round(rows / seconds),
-            "cli_ratio": round(rows / seconds / raw["rows_per_s"], 3),
-            "cli_peak_rss_mib": round(peak)})
-        print(results[-1], flush=True)
-    print(f"\nraw Booster.predict: {raw['rows_per_s']:,.0f} rows/s (load {raw['load_before']})")
-    print(f"{'rows':>11} {'file rows/s':>11} {'x raw':>6} {'MiB':>5} {'cli rows/s':>11} "
-          f"{'x raw':>6} {'MiB':>5} {'load':>5}")
+    for (suffix, rows), source in sources.items():
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+        loads = []
+        for i in range(args.repeat):
+            loads.append(wait_for_quiet(args.max_load, args.max_wait))
+            for kind in (KINDS if i % 2 == 0 else KINDS[::-1]):
+                runs[kind].append(measure(kind, source, rows))
+        loads.append(round(os.getloadavg()[0], 2))
+        median = {kind: {"rows_per_s": round(statistics.median(r["rows_per_s"] for r in rs)),
+                         "peak_rss_mib": max(r["peak_rss_mib"] for r in rs)}
+                  for kind, rs in runs.items()}
+        entry = {
+            "format": suffix[1:], "rows": rows, "load": loads, "median": median, "runs": runs,
+            "identical_to_baseline": outputs_identical(suffix),
+            "api_vs_baseline": round(median["api"]["rows_per_s"]
+                                     / median["baseline_api"]["rows_per_s"], 2),
+            "cli_vs_baseline": round(median["cli"]["rows_per_s"]
+                                     / median["baseline_cli"]["rows_per_s"], 2),
+            "api_vs_model_only": round(median["api"]["rows_per_s"]
+                                       / model_only["rows_per_s"], 2),
+            "cli_vs_model_only": round(median["cli"]["rows_per_s"]
+                                       / model_only["rows_per_s"], 2),
+        }
+        results.append(entry)
+        print({k: v for k, v in entry.items() if k != "runs"}, flush=True)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
+               "platform": platform.platform(), "model": model}
+    print(f"\nmodel only (Booster.predict, {model_only['rows']:,} prepared rows in memory): "
+          f"{model_only['rows_per_s']:,} rows/s (load {model_only['load_before']})")
+    print(f"{'file':>12} {'api rows/s':>11} {'base':>10} {'x':>5} {'MiB':>5} {'base':>5} "
+          f"{'cli rows/s':>11} {'base':>10} {'x':>5} {'MiB':>5} {'base':>5} {'same':>5} load")
     for r in results:
-        print(f"{r['rows']:>11,} {r['predict_file_rows_per_s']:>11,} "
-              f"{r['predict_file_ratio']:>6} {r['predict_file_peak_rss_mib']:>5} "
-              f"{r['cli_rows_per_s']:>11,} {r['cli_ratio']:>6} {r['cli_peak_rss_mib']:>5} "
-              f"{r['load_before']:>5}")
-    (RESULTS / "batch.json").write_text(json.dumps({"raw": raw, "results": results}, indent=2))
+        m = r["median"]
+        print(f"{r['rows']:>9,} {r['format']:>3} {m['api']['rows_per_s']:>10,} "
+              f"{m['baseline_api']['rows_per_s']:>10,} {r['api_vs_baseline']:>5} "
+              f"{m['api']['peak_rss_mib']:>5} {m['baseline_api']['peak_rss_mib']:>5} "
+              f"{m['cli']['rows_per_s']:>11,} {m['baseline_cli']['rows_per_s']:>10,} "
+              f"{r['cli_vs_baseline']:>5} {m['cli']['peak_rss_mib']:>5} "
+              f"{m['baseline_cli']['peak_rss_mib']:>5} {r['identical_to_baseline']!s:>5} "
+              f"{r['load']}")
+    (RESULTS / "batch.json").write_text(json.dumps(
+        {"machine": machine, "model_only": model_only, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
