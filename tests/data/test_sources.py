@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from mlpilot.core.errors import DataError
+from mlpilot.data import sources
 from mlpilot.data.sources import (
     parquet_bytes_to_table,
     read_table,
+    read_table_chunks,
     table_to_parquet_bytes,
     write_table,
 )
@@ -190,3 +192,44 @@ def test_mixed_types_cannot_become_parquet():
     df = pd.DataFrame({"x": [1, "a", 2.5]}, dtype=object)
     with pytest.raises(DataError, match=r"cannot be stored as Parquet"):
         table_to_parquet_bytes(df)
+
+
+# --- reading in chunks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["flights.csv", "flights.tsv", "flights.parquet"])
+def test_chunks_of_a_file_are_the_table_read_whole(flights_small, tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        flights_small.to_parquet(path, row_group_size=700)
+    else:
+        write_table(flights_small, path)
+    chunks = list(read_table_chunks(path, rows=512))
+    assert [len(c) for c in chunks] == [512, 512, 512, 464]
+    whole = read_table(path)
+    assert pd.concat(chunks, ignore_index=True).equals(whole)
+    assert next(read_table_chunks(path, rows=5000)).equals(whole)
+
+
+def test_a_character_split_across_decode_blocks_is_still_utf8(write_text, monkeypatch):
+    monkeypatch.setattr(sources, "_DECODE_BLOCK", 20)  # the first block ends inside "ü"
+    path = write_text("a.csv", "city,label\n" + "Lyon,1\nZürich,0\n" * 3)
+    assert set(next(read_table_chunks(path))["city"]) == {"Lyon", "Zürich"}
+
+
+def test_a_latin1_byte_far_down_makes_the_whole_file_latin1(write_text):
+    rows = "city,label\n" + "Lyon,1\n" * 40_000
+    path = write_text("a.csv", rows.encode() + "Sète,0\n".encode("latin-1"))
+    chunks = list(read_table_chunks(path, rows=10_000))
+    assert len(chunks) == 5 and chunks[-1]["city"].iloc[-1] == "Sète"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("a,b\n", r"empty table.*header with 2 columns but no rows"),
+    ("a,a\n1,2\n", r"duplicate column names: 'a'"),
+    ("a,b\n" + "1,2\n" * 3000 + "1,2,3\n", r"malformed row at line 3002"),
+])
+def test_chunked_reading_refuses_like_read_table(write_text, content, message):
+    path = write_text("a.csv", content)
+    with pytest.raises(DataError, match=message):
+        list(read_table_chunks(path, rows=1000))

@@ -243,7 +243,8 @@ def _csv_encoding(path: Path) -> str:
             decoder = codecs.getincrementaldecoder("utf-8")()
             try:
                 while block := handle.read(_DECODE_BLOCK):
-                    decoder.decode(block)
+                    if not (block.isascii() and not decoder.getstate()[0]):  # ASCII is UTF-8
+                        decoder.decode(block)
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 return "latin-1"
