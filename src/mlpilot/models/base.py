@@ -88,6 +88,12 @@ class ModelAdapter(ABC):
             delattr(model, "_mlpilot_cut_at")
         return None if value is None else int(value)
 
+    def fitted_rounds(self, model: Any) -> int | None:
+        """The rounds (trees, iterations) the fitted model keeps: its best iteration when it
+        stopped early. A refit on more rows sets ``rounds_param`` to this and fits without a
+        validation set. None: the family has no rounds to carry over."""
+        return None
+
     def default_params(self, task: Task, n_rows: int) -> dict[str, Any]:
         """Every parameter the family's ``fit`` reads, at sensible defaults."""
         return {}

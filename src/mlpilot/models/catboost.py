@@ -121,6 +121,9 @@ class CatBoostAdapter(ModelAdapter):
         model._mlpilot_cats = cats  # type: ignore[attr-defined]
         return model
 
+    def fitted_rounds(self, model: CatBoost) -> int | None:
+        return int(model.tree_count_)  # use_best_model shrank it to the best iteration
+
     def predict(self, model: CatBoost, X: np.ndarray, task: Task) -> np.ndarray:
         cats = list(getattr(model, "_mlpilot_cats", model.get_cat_feature_indices()))
         pool = Pool(_frame(X, cats), cat_features=cats)

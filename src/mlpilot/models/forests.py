@@ -134,6 +134,9 @@ class _ForestAdapter(ModelAdapter):
         model._mlpilot_cut_at = model.n_estimators if model.n_estimators < total else None
         return model
 
+    def fitted_rounds(self, model: Any) -> int | None:
+        return len(model.estimators_)
+
     def predict(self, model: Any, X: np.ndarray, task: Task) -> np.ndarray:
         if not task.is_classification:
             return np.asarray(model.predict(X), dtype=np.float64)

@@ -139,6 +139,10 @@ class LightGBMAdapter(ModelAdapter):
         booster._mlpilot_cut_at = stopper.cut_at
         return booster
 
+    def fitted_rounds(self, model: lgb.Booster) -> int | None:
+        return int(model.best_iteration if model.best_iteration > 0
+                   else model.current_iteration())
+
     def predict(self, model: lgb.Booster, X: np.ndarray, task: Task) -> np.ndarray:
         best = model.best_iteration if model.best_iteration > 0 else None
         raw = np.asarray(model.predict(X, num_iteration=best), dtype=np.float64)

@@ -123,6 +123,9 @@ class XGBoostAdapter(ModelAdapter):
         booster._mlpilot_cut_at = stopper.cut_at
         return booster
 
+    def fitted_rounds(self, model: xgb.Booster) -> int | None:
+        return int(model.num_boosted_rounds())  # early stopping kept the best rounds only
+
     def predict(self, model: xgb.Booster, X: np.ndarray, task: Task) -> np.ndarray:
         types = model.feature_types
         data = xgb.DMatrix(X, feature_types=types, enable_categorical=True, nthread=1)

@@ -191,7 +191,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         store, recorded.project, max_trials=max_trials if from_scratch else None,
         observer=observer, dataset_version=recorded.dataset_version,
         trial_sequence=None if from_scratch else recorded.trials,
-        reproduces=recorded.run_id, approval_id=recorded.approval_id)
+        reproduces=recorded.run_id, approval_id=recorded.approval_id,
+        refit=bool(recorded.manifest.get("refit", {}).get("done", False)))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",

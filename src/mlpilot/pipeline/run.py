@@ -94,6 +94,7 @@ def execute_run(
     observer: RunObserver | None = None, dataset_version: int | None = None,
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
+    refit: bool | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -104,6 +105,8 @@ def execute_run(
     ``trial_sequence`` refits that recorded sequence instead of searching (a replay).
     ``reproduces`` names the run this one re-creates: it is recorded in the manifest and the
     new model is registered but never promoted. ``approval_id`` reuses that run's approval.
+    ``refit`` forces the refit on every training row on or off (a reproduction passes the
+    recorded decision); None lets the search decide.
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -140,7 +143,7 @@ def execute_run(
     try:
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
                             max_trials, observer, actor, trial_sequence, reproduces,
-                            max_latency_us=max_latency_us)
+                            max_latency_us=max_latency_us, refit=refit)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -158,6 +161,7 @@ def _pipeline(
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
+    refit: bool | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -218,23 +222,27 @@ def _pipeline(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
             budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
-            allow_cv=allow_cv, limits=limits, on_trial=on_trial)
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial,
+            refit=bool(refit) if refit is not None else False)
     else:
         result = run_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, budget=search_budget, seed=config.seed,
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
-            strategy=plan.kind, allow_cv=allow_cv, limits=limits)
+            strategy=plan.kind, allow_cv=allow_cv, limits=limits, refit=refit)
+    if result.refit.done:
+        observer.stage("refit", result.refit.reason)
 
     observer.stage("evaluate", "untouched test rows")
-    test_prediction = _raw_prediction(result.best, test_X)
+    final = result.final  # the refit model when the refit was done
+    test_prediction = _raw_prediction(final, test_X)
     test_metrics = evaluate(config.task, test_y, test_prediction, classes,
-                            threshold=result.best.threshold)
+                            threshold=final.threshold)
     baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
                                 classes)
 
     observer.stage("register", "model artifact and lineage")
-    artifact = result.best.to_bytes()
+    artifact = final.to_bytes()
     artifact_sha = store.objects.put(artifact)
     best_trial = next(t for t in result.trials if t.number == result.best_number)
     test_score = test_metrics[metric.name]
@@ -259,6 +267,7 @@ def _pipeline(
                   "params": best_trial.params, "seed": best_trial.seed},
         "seed": config.seed,
         "budget": spec.to_dict(),
+        "refit": result.refit.to_dict(),
     }
     seconds = budget.elapsed()
     with store.transaction() as session:
@@ -279,6 +288,7 @@ def _pipeline(
             json.loads(row.manifest_json), trials=result.trials, split=split_info,
             artifact_sha256=artifact_sha, test_predictions_sha256=predictions_sha,
             test_metrics=test_metrics, best_trial=best_trial.number)
+        final_manifest["refit"] = result.refit.to_dict()
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,7 @@ from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
+from mlpilot.search.refit import RefitOutcome, refit_estimate, refit_members
 from mlpilot.search.scoring import Scorer
 from mlpilot.search.threshold import choose_threshold
 from mlpilot.search.validation import Problem, Strategy, TrialFit, choose_strategy
@@ -71,6 +72,8 @@ MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
 ENSEMBLE = "ensemble"
 IMBALANCE_RATIO = 3.0
+REFIT_MAX_SHARE = 0.35  # of the budget: the most a search sets aside for the refit
+REFIT_ENSEMBLE = 1.5  # the refit reserve, as a multiple of the best single trial's refit
 #: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
 CUT_KEY = "_cut_at"
 
@@ -110,10 +113,18 @@ class SearchResult:
     best: Predictor
     baseline: Predictor
     strategy: Strategy = field(default_factory=lambda: Strategy("holdout", 1))
+    #: the refit on every training row (see :mod:`mlpilot.search.refit`)
+    refit: RefitOutcome = field(default_factory=lambda: RefitOutcome(False, "not considered"))
 
     @property
     def best_trial(self) -> TrialResult:
         return self.trials[self.best_number]
+
+    @property
+    def final(self) -> Predictor:
+        """The model to register: the refit one when the refit was done, else :attr:`best`
+        (which is the one the validation scores describe)."""
+        return self.refit.predictor if self.refit.predictor is not None else self.best
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,8 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
                on_trial: Callable[[TrialResult], None] | None = None,
                strategy: str | None = None, allow_cv: bool = True,
                limits: Limits | None = None, ensemble: bool = True,
-               replay: Sequence[Any] | None = None) -> SearchResult:
+               replay: Sequence[Any] | None = None,
+               refit: bool | None = None) -> SearchResult:
     """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
@@ -152,6 +164,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         ensemble: build the greedy ensemble (off with a latency limit).
         replay: a recorded trial sequence (objects with number, family, params, seed) to
             refit in order, without deadlines, instead of searching.
+        refit: refit the chosen configuration on every training row after a holdout search:
+            None decides from the time left (see :mod:`mlpilot.search.refit`), True / False
+            force it (a replay passes the recorded decision).
 
     Raises:
         ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
@@ -172,12 +187,40 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             configs: Iterator[_Config] = _replayed(replay)
         else:
             configs = _sampled(problem, families, seed, scorer)
+        refitting = refit is not False and plan.kind == "holdout"
         loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
-                     whole_budget=max_trials is not None)
+                     whole_budget=max_trials is not None, refitting=refitting and refit is None)
         loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return loop.finish(classes, ensemble and limits.max_latency is None, replay)
+    result = loop.finish(classes, ensemble and limits.max_latency is None, replay)
+    return _refit(result, loop, classes, refit, refitting)
+
+
+def _refit(result: SearchResult, loop: _Loop, classes: Sequence[Any] | None,
+           requested: bool | None, refitting: bool) -> SearchResult:
+    """Refit the chosen configuration on every training row when it pays (or as recorded)."""
+    problem = loop.problem
+    weights = ensemble_weights(result)
+    if not refitting:
+        why = ("not needed: cross-validation fitted bagged models on every training row"
+               if problem.strategy.kind == "cv" else "not done: switched off")
+        return replace(result, refit=RefitOutcome(False, why))
+    if result.best_trial.family == "baseline":
+        return replace(result, refit=RefitOutcome(False, "not done: the baseline was chosen"))
+    estimate = refit_estimate([loop.fits[n].fit_seconds for n in weights],
+                              n_rows=len(problem.y), n_train_rows=problem.n_train_rows)
+    left = loop.budget.remaining()
+    # with a trial-count budget the decision must not depend on the machine's speed
+    if requested is None and not loop.whole_budget and estimate > left:
+        return replace(result, refit=RefitOutcome(
+            False, f"not done: an estimated {estimate:.1f} s, {left:.1f} s left"))
+    specs = {t.number: (t.family, t.params, t.seed) for t in result.trials
+             if t.number in weights}
+    outcome = refit_members(problem, weights, loop.fits, specs, classes=classes,
+                            threshold=result.best.threshold,
+                            deadline=None if requested else loop.budget.deadline())
+    return replace(result, refit=outcome)
 
 
 # -- configurations ----------------------------------------------------------------------
@@ -275,13 +318,15 @@ class _Loop:
 
     def __init__(self, problem: Problem, scorer: Scorer, limits: Limits, budget: Budget,
                  reserve: float, replaying: bool,
-                 on_trial: Callable[[TrialResult], None] | None, whole_budget: bool) -> None:
+                 on_trial: Callable[[TrialResult], None] | None, whole_budget: bool,
+                 refitting: bool = False) -> None:
         self.problem, self.scorer, self.limits = problem, scorer, limits
         self.budget, self.reserve, self.replaying = budget, reserve, replaying
         # with a trial-count budget no trial is cut short by a per-trial share of the time (which
         # depends on the machine's speed): only the run's own end stops one
         self.whole_budget = whole_budget
         self.on_trial = on_trial
+        self.refitting = refitting
         self.trials: list[TrialResult] = []
         self.fits: dict[int, TrialFit] = {}
         self.seen: dict[bytes, int] = {}
@@ -293,7 +338,7 @@ class _Loop:
                 if config.trial is not None and config.study is not None:
                     config.study.tell(config.trial, state=optuna.trial.TrialState.FAIL)
                 break
-            if not self.replaying and number > 0 and self.budget.remaining() <= self.reserve:
+            if not self.replaying and number > 0 and self.budget.remaining() <= self._reserve():
                 break
             trial_seed = config.seed if config.seed is not None else seed + number
             result = self._trial(number, config.family, config.params, trial_seed,
@@ -329,7 +374,7 @@ class _Loop:
                                    f"{self.limits.memory_mb:,} MB")
         first_model = family != "baseline" and len(self.fits) <= 1
         share = 1.0 if self.whole_budget or first_model else 0.5
-        deadline = math.inf if self.replaying else _deadline(self.budget, self.reserve, share)
+        deadline = math.inf if self.replaying else _deadline(self.budget, self._reserve(), share)
         try:
             fit = self.problem.fit(family, params, seed,
                                    None if deadline == math.inf else deadline,
@@ -357,6 +402,25 @@ class _Loop:
             recorded[CUT_KEY] = list(applied)  # where the deadline stopped each fold
         return TrialResult(number, family, recorded, seed, state, score, fit.fit_seconds,
                            fit.predict_seconds_per_row, fit.model_size_bytes, error)
+
+    def _reserve(self) -> float:
+        """Time kept back from the trials: the final steps, plus (when a refit may follow a
+        holdout search) the estimated refit of the best trial so far, if at most
+        :data:`REFIT_MAX_SHARE` of the budget; a larger refit is not attempted."""
+        if not self.refitting or self.whole_budget:
+            return self.reserve
+        sign = 1.0 if self.scorer.greater_is_better else -1.0
+        scored = [t for t in self.trials if t.number in self.fits and t.score is not None
+                  and t.family != "baseline"]
+        if not scored:
+            return self.reserve
+        best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
+        estimate = refit_estimate([self.fits[best.number].fit_seconds],
+                                  n_rows=len(self.problem.y),
+                                  n_train_rows=self.problem.n_train_rows) * REFIT_ENSEMBLE
+        if estimate > REFIT_MAX_SHARE * self.budget.seconds:
+            return self.reserve
+        return self.reserve + estimate
 
     def finish(self, classes: Sequence[Any] | None, build_ensemble: bool,
                replay: Sequence[Any] | None) -> SearchResult:
