@@ -19,12 +19,16 @@ def export(name: str = typer.Argument(..., help="Project name."),
            rows: int = typer.Option(2000, "--rows", min=1,
                                     help="Test rows compared with the Predictor."),
            tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0,
-                                           help="Largest accepted output difference."),
+                                           help="Largest accepted output difference "
+                                                "(relative where a value exceeds 1)."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Export a model version as ONNX, checked against the Predictor with onnxruntime.
+    """Export a model version as one ONNX graph, checked against the Predictor with onnxruntime.
 
-    The graph takes the preprocessed feature matrix; the preprocessing state, feature names
-    and classes are in the ONNX metadata (see docs/architecture.md, Serving).
+    The graph takes one (n, 1) input per feature column, named like the column (double for
+    numbers, booleans and datetimes as epoch seconds; string for categories and text; NaN or ''
+    for missing), computes the preprocessing and every member of an ensemble or bagged model,
+    and answers `prediction` (and `probabilities` for classification). Nothing is written when
+    the check fails (see docs/architecture.md, Serving).
 
     Example: mlpilot model export flights 1 --format onnx --output flights.onnx
     """
@@ -38,10 +42,12 @@ def export(name: str = typer.Argument(..., help="Project name."),
                           tolerance=tolerance)
     info = {"project": name, "version": version, "format": "onnx", "output": str(target),
             "bytes": len(result.data), "family": result.family,
-            "rows_checked": result.rows_checked, "max_abs_diff": result.max_abs_diff}
+            "rows_checked": result.rows_checked, "max_abs_diff": result.max_abs_diff,
+            "max_diff": result.max_diff, "inputs": list(result.inputs)}
     if as_json:
         print_json(info)
         return
-    console.print(f"Wrote {target} ({len(result.data):,} bytes, {result.family}); onnxruntime "
-                  f"matches the Predictor on {result.rows_checked:,} test rows (largest "
-                  f"difference {result.max_abs_diff:.2g})")
+    console.print(f"Wrote {target} ({len(result.data):,} bytes, {result.family}, "
+                  f"{len(result.inputs)} column inputs); onnxruntime matches the Predictor on "
+                  f"{result.rows_checked:,} test rows (largest difference "
+                  f"{result.max_abs_diff:.2g})")
