@@ -3,11 +3,8 @@
 Step by step, the same arithmetic as ``FeaturePipeline.transform`` in double precision:
 
 - numeric / integer: the value; boolean: 1.0 when non-zero (NaN stays NaN);
-- datetime: the calendar parts of the seconds since the epoch, computed with floor divisions
-  (days since the epoch to year / month / day by the civil-calendar algorithm of H. Hinnant,
-  exact for integers far beyond any date pandas holds); NaN propagates like NaT;
-- text: character and word counts (onnxruntime's ``Tokenizer``; words are runs of characters
-  that Python's ``str.split()`` does not treat as whitespace), NaN for a missing value;
+- datetime: the calendar parts of the seconds since the epoch (:mod:`.dates`);
+- text: character and word counts and the TF-IDF components (:mod:`.text`);
 - codes (tree mode): ``LabelEncoder`` from level to its code; missing -> NaN; unseen -> NaN, or
   the "other" code when the pipeline has one;
 - one-hot (linear mode): a 0/1 column per kept level and a missing column;
@@ -99,7 +96,10 @@ def _numbers_block(g: GraphBuilder, pipeline: FeaturePipeline, step: dict[str, A
     if pipeline.mode == "tree":
         return raw
     missing = g.op("IsNaN", [raw])
-    row = lambda key: g.const(np.asarray([step[key]], dtype=np.float64), key)  # noqa: E731
+
+    def row(key: str) -> str:
+        return g.const(np.asarray([step[key]], dtype=np.float64), key)
+
     filled = g.op("Where", [missing, row("fill"), raw], "filled")
     scaled = g.op("Div", [g.op("Sub", [filled, row("mean")]), row("std")], "scaled")
     if not step["indicator"]:
