@@ -34,6 +34,7 @@ from mlpilot.models.onnx.graph import GraphBuilder
 from mlpilot.models.onnx.inputs import input_specs
 from mlpilot.models.predictor import Member, Predictor
 
+OUTPUTS = frozenset({"prediction", "probabilities"})
 CONTRACT = (
     "inputs: one (n, 1) tensor per feature column, named like the column (see "
     "metadata['mlpilot.inputs']): double for numbers, integers, booleans (1/0) and datetimes "
@@ -60,6 +61,13 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
     """
     g = GraphBuilder()
     specs = input_specs(predictor.schema)
+    taken = sorted(OUTPUTS & {s.name for s in specs})
+    if taken:
+        raise ConfigError(f"feature column {taken[0]!r} has the name of a graph output",
+                          expected="feature columns not named " + " or ".join(sorted(OUTPUTS)),
+                          found=", ".join(map(repr, taken)),
+                          fix="use the Predictor bundle for this model, or rename the column "
+                              "and retrain")
     columns = {s.name: g.add_input(s.name, s.elem_type, [None, 1]) for s in specs}
     task = predictor.task
     k = len(predictor.classes or ()) if task.is_classification else 1

@@ -1,7 +1,7 @@
 """A small ONNX graph builder: unique names, constants, nodes, and merging converted graphs.
 
 Every name the builder makes is unique in the graph, so the graph inputs can carry the users'
-column names unchanged, and graphs produced by converters (skl2onnx, onnxmltools, CatBoost) are
+column names unchanged, and graphs produced by converters (skl2onnx, CatBoost's exporter) are
 merged under a prefix of their own.
 
 Example:
