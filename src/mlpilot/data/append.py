@@ -42,7 +42,7 @@ from mlpilot.data.canonical import frame_to_arrow
 from mlpilot.data.sources import PARQUET_STREAMING
 
 #: rows per record batch read back from the parent table
-PIECE_ROWS = 1 << 15
+PIECE_ROWS = 1 << 14
 
 
 def _null_count(file: pq.ParquetFile, index: int) -> int | None:

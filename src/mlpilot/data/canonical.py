@@ -40,7 +40,7 @@ from mlpilot.core.errors import DataError
 #: used before it was streamed: a row group is what the writer must hold, and a million rows
 #: of a wide table is more than the table's own size again. Tables up to this many rows keep
 #: the bytes (and hashes) they had; longer ones are cut into more row groups.
-ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_ROWS = 1 << 16
 _WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
                                   "use_dictionary": True, "write_statistics": True}
 # Metadata keys in the pandas schema block that vary with library versions, not with the data.

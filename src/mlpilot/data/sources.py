@@ -38,7 +38,7 @@ CSV_SUFFIXES = (".csv", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SUPPORTED_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
 #: rows per chunk when a file is read in chunks
-CHUNK_ROWS = 1 << 15
+CHUNK_ROWS = 1 << 14
 #: read Parquet column chunks through a 1 MiB buffer, not whole (a row group may be the file)
 PARQUET_STREAMING = {"pre_buffer": False, "buffer_size": 1 << 20}
 _SNIFF_BYTES = 1 << 16
