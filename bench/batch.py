@@ -160,6 +160,9 @@ def _high_water_kib(pid: int) -> int | None:
     return None
 
 
+MLPILOT_SRC: str | None = None  # --src: run mlpilot from another checkout's src (before/after)
+
+
 def spawn(args: list[str]) -> dict[str, Any]:
     """Run a child to completion: wall seconds, peak RSS and its last JSON line.
 
@@ -169,6 +172,8 @@ def spawn(args: list[str]) -> dict[str, Any]:
     script (which reads the files it compares).
     """
     env = {**os.environ, "MLPILOT_HOME": str(HOME)}
+    if MLPILOT_SRC is not None:
+        env["PYTHONPATH"] = MLPILOT_SRC
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(args, stdout=out, stderr=err, env=env)  # returns after exec
@@ -248,7 +253,14 @@ def main() -> None:
     parser.add_argument("--model-only-rows", type=int, default=1_000_000)
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument("--max-wait", type=float, default=120.0)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--src", help="an older checkout's src folder: measure its mlpilot "
+                                      "(e.g. `git worktree add /tmp/before COMMIT`)")
+    parser.add_argument("--out", default="batch.json", help="file name under bench/results")
     args = parser.parse_args()
+    global MLPILOT_SRC
+    MLPILOT_SRC = args.src
+    kinds = tuple(args.kinds)
     if not (HOME / "bench.json").exists():
         sys.exit("run bench/serving.py first (it builds the LightGBM workspace)")
     model = spawn([sys.executable, "-c", CHILD_EXPORT, str(HOME), str(BASELINE_MODEL)])
@@ -273,50 +285,49 @@ def main() -> None:
 
     results = []
     for (suffix, rows), source in sources.items():
-        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         loads = []
         for i in range(args.repeat):
             loads.append(wait_for_quiet(args.max_load, args.max_wait))
             if i == 0:
                 measure_model_only(loads[-1])
-            for kind in (KINDS if i % 2 == 0 else KINDS[::-1]):
+            for kind in (kinds if i % 2 == 0 else kinds[::-1]):
                 runs[kind].append(measure(kind, source, rows))
         loads.append(round(os.getloadavg()[0], 2))
         median = {kind: {"rows_per_s": round(statistics.median(r["rows_per_s"] for r in rs)),
                          "peak_rss_mib": max(r["peak_rss_mib"] for r in rs)}
                   for kind, rs in runs.items()}
-        entry = {
-            "format": suffix[1:], "rows": rows, "load": loads, "median": median, "runs": runs,
-            "identical_to_baseline": outputs_identical(suffix),
-            "api_vs_baseline": round(median["api"]["rows_per_s"]
-                                     / median["baseline_api"]["rows_per_s"], 2),
-            "cli_vs_baseline": round(median["cli"]["rows_per_s"]
-                                     / median["baseline_cli"]["rows_per_s"], 2),
-        }
+        entry: dict[str, Any] = {"format": suffix[1:], "rows": rows, "load": loads,
+                                 "median": median, "runs": runs}
+        if {"api", "baseline_api"} <= set(kinds):
+            entry["identical_to_baseline"] = outputs_identical(suffix)
+        for kind in ("api", "cli"):
+            if {kind, f"baseline_{kind}"} <= set(kinds):
+                entry[f"{kind}_vs_baseline"] = round(
+                    median[kind]["rows_per_s"] / median[f"baseline_{kind}"]["rows_per_s"], 2)
         results.append(entry)
         print({k: v for k, v in entry.items() if k != "runs"}, flush=True)
     for entry in results:  # against the best model-only figure of the whole session
         for kind in ("api", "cli"):
-            entry[f"{kind}_vs_model_only"] = round(
-                entry["median"][kind]["rows_per_s"] / model_only["rows_per_s"], 2)
+            if kind in kinds:
+                entry[f"{kind}_vs_model_only"] = round(
+                    entry["median"][kind]["rows_per_s"] / model_only["rows_per_s"], 2)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
                "platform": platform.platform(), "model": model, "code": code_state()}
     print(f"\nmodel only (Booster.predict, {model_only['rows']:,} prepared rows in memory): "
           f"{model_only['rows_per_s']:,} rows/s on every core, "
           f"{model_only['one_thread_rows_per_s']:,} on one (load {model_only['load']})")
-    print(f"{'file':>12} {'api rows/s':>11} {'base':>10} {'x':>5} {'MiB':>5} {'base':>5} "
-          f"{'cli rows/s':>11} {'base':>10} {'x':>5} {'MiB':>5} {'base':>5} {'same':>5} load")
+    print(f"{'rows':>10} {'file':>7} {'kind':>12} {'rows/s':>10} {'x base':>6} "
+          f"{'x model':>7} {'MiB':>5}  load")
     for r in results:
-        m = r["median"]
-        print(f"{r['rows']:>9,} {r['format']:>3} {m['api']['rows_per_s']:>10,} "
-              f"{m['baseline_api']['rows_per_s']:>10,} {r['api_vs_baseline']:>5} "
-              f"{m['api']['peak_rss_mib']:>5} {m['baseline_api']['peak_rss_mib']:>5} "
-              f"{m['cli']['rows_per_s']:>11,} {m['baseline_cli']['rows_per_s']:>10,} "
-              f"{r['cli_vs_baseline']:>5} {m['cli']['peak_rss_mib']:>5} "
-              f"{m['baseline_cli']['peak_rss_mib']:>5} {r['identical_to_baseline']!s:>5} "
-              f"{r['load']}")
-    (RESULTS / "batch.json").write_text(json.dumps(
-        {"machine": machine, "model_only": model_only, "results": results}, indent=2))
+        for kind, m in r["median"].items():
+            ratio = r.get(f"{kind}_vs_baseline", "")
+            print(f"{r['rows']:>10,} {r['format']:>7} {kind:>12} {m['rows_per_s']:>10,} "
+                  f"{ratio!s:>6} {r.get(f'{kind}_vs_model_only', '')!s:>7} "
+                  f"{m['peak_rss_mib']:>5}  {r['load']}")
+    (RESULTS / args.out).write_text(json.dumps(
+        {"machine": machine, "src": args.src, "model_only": model_only, "results": results},
+        indent=2))
 
 
 if __name__ == "__main__":
