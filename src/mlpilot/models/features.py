@@ -49,6 +49,7 @@ DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "dayofy
 _DT_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 TEXT_MAX_TERMS = 300  # the vocabulary: the terms in most training rows (at least 2 rows)
 TEXT_COMPONENTS = 16  # dense TF-IDF columns per text column (singular directions)
+EIGEN_FLOOR = 1e-9  # of the largest: smaller singular directions carry no text
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: words of two or more characters
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -320,7 +321,9 @@ def fit_tfidf(series: pd.Series) -> dict[str, Any]:
     matrix = tfidf_matrix(_as_str(series), {**state, "components": None})
     gram = (matrix.T @ matrix).toarray()
     values, vectors = np.linalg.eigh(gram)
-    keep = np.argsort(-values, kind="stable")[:min(TEXT_COMPONENTS, len(vocabulary))]
+    order = np.argsort(-values, kind="stable")[:min(TEXT_COMPONENTS, len(vocabulary))]
+    # directions without variance are rounding noise (scaled up, they could not be reproduced)
+    keep = order[values[order] > EIGEN_FLOOR * max(float(values.max()), 0.0)]
     components = vectors[:, keep]
     signs = np.sign(components[np.abs(components).argmax(axis=0), range(components.shape[1])])
     components = components * np.where(signs == 0, 1.0, signs)
