@@ -259,3 +259,47 @@ def test_a_refit_is_skipped_when_the_time_left_cannot_cover_it(delay_problem, mo
     result = search(delay_problem, budget=Budget(6), families=["lightgbm"])
     assert not result.refit.done and result.refit.reason.startswith("not done: an estimated")
     assert result.final is result.best
+
+
+def test_hopeless_cross_validated_trials_are_pruned_between_folds(delay_problem):
+    seen: list[TrialResult] = []
+    result = search(delay_problem, max_trials=14, strategy="cv", on_trial=seen.append,
+                    families=["lightgbm", "knn", "linear"])
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    assert pruned, [(t.family, t.state, t.score) for t in result.trials]
+    first_possible = 1 + 4  # the baseline, then four complete trials to compare with
+    assert all(t.number > first_possible - 1 for t in pruned)
+    for t in pruned:
+        assert t.score is None and "pruned after" in t.error and "median" in t.error
+    # pruned trials are never ensemble members, and a replay prunes the same ones
+    if result.best_trial.family == "ensemble":
+        assert not {int(n) for n in result.best_trial.params["weights"]} & {
+            t.number for t in pruned}
+    again = search(delay_problem, max_trials=14, strategy="cv",
+                   families=["lightgbm", "knn", "linear"], replay=result.trials)
+    assert [t.state for t in again.trials] == [t.state for t in result.trials]
+    assert again.best.to_bytes() == result.best.to_bytes()
+
+
+def test_the_fold_pool_fits_the_same_models_as_one_fold_at_a_time(delay_problem):
+    from mlpilot.core.config import Task
+    from mlpilot.search.parallel import FoldPool
+    from mlpilot.search.validation import Problem, choose_strategy
+
+    def problem(pool: FoldPool | None) -> Problem:
+        built = Problem(delay_problem["train_X"], delay_problem["train_y"],
+                        delay_problem["valid_X"], delay_problem["valid_y"],
+                        delay_problem["schema"], Task.BINARY, 2, 1,
+                        choose_strategy(5000, 60, True, "cv"), 0)
+        built.pool = pool
+        return built
+
+    params = {"n_estimators": 50, "num_leaves": 15, "learning_rate": 0.1}
+    alone = problem(None).fit("lightgbm", params, 3, None)
+    pool = FoldPool(2)
+    try:
+        pooled = problem(pool).fit("lightgbm", params, 3, None)
+    finally:
+        pool.close()
+    np.testing.assert_array_equal(pooled.prediction, alone.prediction)
+    assert [m.family for m in pooled.members] == ["lightgbm"] * 5

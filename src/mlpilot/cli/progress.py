@@ -25,6 +25,7 @@ class LiveRunDisplay:
         self.detail = ""
         self.trials = 0
         self.failed = 0
+        self.pruned = 0
         self.best: float | None = None
         self.last = ""
         self._live = Live(get_renderable=self._render, console=console, refresh_per_second=4,
@@ -52,7 +53,8 @@ class LiveRunDisplay:
 
     def trial(self, result: TrialResult, best_score: float | None, seconds_left: float) -> None:
         self.trials += 1
-        self.failed += result.state != "complete"
+        self.failed += result.state == "failed"
+        self.pruned += result.state == "pruned"
         improved = best_score is not None and best_score != self.best
         self.best = best_score
         score = fmt(result.score) if result.score is not None else result.state
@@ -71,8 +73,9 @@ class LiveRunDisplay:
         grid.add_column(style="bold cyan")
         grid.add_column()
         grid.add_row("stage", f"{self.stage_name} [dim]{self.detail}[/]")
-        grid.add_row("trials", f"{self.trials} done" + (f", {self.failed} failed"
-                                                        if self.failed else ""))
+        grid.add_row("trials", f"{self.trials} done"
+                     + (f", {self.pruned} pruned" if self.pruned else "")
+                     + (f", {self.failed} failed" if self.failed else ""))
         grid.add_row(f"best {self.metric}", fmt(self.best))
         grid.add_row("last trial", self.last or "-")
         grid.add_row("time left", f"{format_duration(left)} of "

@@ -63,7 +63,13 @@ from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import RefitOutcome, refit_estimate, refit_members
 from mlpilot.search.scoring import Scorer
 from mlpilot.search.threshold import choose_threshold
-from mlpilot.search.validation import Problem, Strategy, TrialFit, choose_strategy
+from mlpilot.search.validation import (
+    Problem,
+    Strategy,
+    TrialFit,
+    TrialPruned,
+    choose_strategy,
+)
 
 DEFAULT_FAMILIES: tuple[str, ...] = ("lightgbm", "catboost", "xgboost", "linear",
                                      "extra_trees", "random_forest", "knn")
@@ -72,6 +78,7 @@ MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
 ENSEMBLE = "ensemble"
 IMBALANCE_RATIO = 3.0
+PRUNE_AFTER = 4  # complete trials (baseline aside) before cross-validated trials are pruned
 REFIT_MAX_SHARE = 0.35  # of the budget: the most a search sets aside for the refit
 REFIT_ENSEMBLE = 1.5  # the refit reserve, as a multiple of the best single trial's refit
 #: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
@@ -81,8 +88,9 @@ CUT_KEY = "_cut_at"
 @dataclass(frozen=True)
 class TrialResult:
     """One evaluated configuration. ``state`` is "complete", "failed", "skipped" (a repeat of
-    an earlier configuration, or over the memory budget: not fitted) or "rejected" (fitted,
-    but over the latency limit)."""
+    an earlier configuration, or over the memory budget: not fitted), "pruned" (a
+    cross-validated trial stopped between folds, its partial score worse than the median of
+    earlier trials) or "rejected" (fitted, but over the latency limit)."""
 
     number: int
     family: str
@@ -153,7 +161,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         scorer: the validation metric to optimise.
         budget: the wall clock; trials stop at its end less a small reserve.
         seed: the search seed; trial ``n`` is fitted with ``seed + n``.
-        n_threads: threads per fit (one trial at a time uses them all).
+        n_threads: threads per fit: one trial (and one fold) at a time uses every approved
+            CPU, which ``bench/parallel.py`` measured to beat a pool of single-threaded fold
+            workers on most tables (see :mod:`mlpilot.search.parallel`).
         families: families to search (default: every family but the baseline, which always
             runs first).
         max_trials: stop after this many trials, baseline and portfolio included.
@@ -285,7 +295,7 @@ def is_imbalanced(y: np.ndarray) -> bool:
     """
     counts = np.bincount(np.asarray(y).astype(np.int64))
     counts = counts[counts > 0]
-    return counts.size > 1 and counts.max() >= IMBALANCE_RATIO * counts.min()
+    return bool(counts.size > 1 and counts.max() >= IMBALANCE_RATIO * counts.min())
 
 
 def _replayed(sequence: Sequence[Any]) -> Iterator[_Config]:
@@ -362,7 +372,7 @@ class _Loop:
                                f"same configuration as trial {earlier.number}; not refitted")
         self.seen[key] = number
         adapter = get_adapter(family)
-        if recorded_state in ("skipped", "failed"):
+        if recorded_state in ("skipped", "failed", "pruned"):
             return TrialResult(number, family, params, seed, recorded_state, None, 0.0, 0.0, 0,
                                f"{recorded_state} in the recorded run; not refitted")
         if self.limits.memory_mb is not None and recorded_state is None:
@@ -378,10 +388,15 @@ class _Loop:
         try:
             fit = self.problem.fit(family, params, seed,
                                    None if deadline == math.inf else deadline,
-                                   finish_late_folds=first_model, cuts=cuts)
+                                   finish_late_folds=first_model, cuts=cuts,
+                                   prune=None if self.replaying or first_model
+                                   else self._pruner())
             score = float(self.scorer(self.problem.scored_y, fit.prediction))
             if not math.isfinite(score):
                 raise ValueError(f"the {self.scorer.name} score is {score}")
+        except TrialPruned as exc:
+            return TrialResult(number, family, params, seed, "pruned", None, 0.0, 0.0, 0,
+                               str(exc))
         except Exception as exc:  # a failing trial is recorded; the search goes on
             return TrialResult(number, family, params, seed, "failed", None, 0.0, 0.0, 0,
                                f"{type(exc).__name__}: {exc}")
@@ -402,6 +417,28 @@ class _Loop:
             recorded[CUT_KEY] = list(applied)  # where the deadline stopped each fold
         return TrialResult(number, family, recorded, seed, state, score, fit.fit_seconds,
                            fit.predict_seconds_per_row, fit.model_size_bytes, error)
+
+    def _pruner(self) -> Callable[[np.ndarray, np.ndarray], str | None] | None:
+        """Median pruning between folds: a cross-validated trial whose score on the folds
+        fitted so far is worse than the median of the earlier complete trials' scores on the
+        same rows stops there (from :data:`PRUNE_AFTER` complete trials on)."""
+        earlier = [n for n, t in enumerate(self.trials)
+                   if n in self.fits and t.family not in ("baseline", ENSEMBLE)]
+        if len(earlier) < PRUNE_AFTER:
+            return None
+        y, scorer = self.problem.y, self.scorer
+        sign = 1.0 if scorer.greater_is_better else -1.0
+
+        def prune(rows: np.ndarray, prediction: np.ndarray) -> str | None:
+            partial = float(scorer(y[rows], prediction))
+            median = float(np.median([scorer(y[rows], self.fits[n].prediction[rows])
+                                      for n in earlier]))
+            if sign * partial < sign * median:
+                return (f"{scorer.name} {partial:.5g} on those rows, worse than the median "
+                        f"{median:.5g} of {len(earlier)} earlier trials")
+            return None
+
+        return prune
 
     def _reserve(self) -> float:
         """Time kept back from the trials: the final steps, plus (when a refit may follow a
@@ -493,7 +530,9 @@ def _deadline(budget: Budget, reserve: float, share: float = 0.5) -> float:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-    if result.score is None or result.state not in ("complete", "skipped"):
+    if result.state == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    elif result.score is None or result.state not in ("complete", "skipped"):
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     else:
         study.tell(trial, result.score)

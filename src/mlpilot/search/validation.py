@@ -17,8 +17,7 @@ Example:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
+from mlpilot.search.parallel import FoldDone, FoldJob, FoldPool, fit_fold
 
 CV_MAX_ROWS = 12_000  # pooled rows up to which k-fold pays at an ordinary budget
 CV_SMALL_ROWS = 3_000  # pooled rows up to which k-fold is used even at a short budget
@@ -58,6 +58,10 @@ def choose_strategy(n_rows: int, budget_seconds: float, allow_cv: bool,
     if requested == "cv" or small:
         return Strategy("cv", CV_FOLDS)
     return Strategy("holdout", 1)
+
+
+class TrialPruned(Exception):
+    """A trial stopped between folds because its partial score was hopeless."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class Problem:
     seed: int = 0
     _cache: dict[tuple[str, int], tuple[FeaturePipeline | None, np.ndarray, np.ndarray]] = (
         field(default_factory=dict))
+    #: fits the folds of a cross-validated trial side by side (see search/parallel.py)
+    pool: FoldPool | None = None
 
     def __post_init__(self) -> None:
         self.train_y = np.asarray(self.train_y)
@@ -136,44 +142,63 @@ class Problem:
 
     def fit(self, family: str, params: dict[str, Any], seed: int,
             deadline: float | None, *, finish_late_folds: bool = False,
-            cuts: Sequence[int | None] | None = None) -> TrialFit:
+            cuts: Sequence[int | None] | None = None,
+            prune: Callable[[np.ndarray, np.ndarray], str | None] | None = None) -> TrialFit:
         """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members.
 
-        Past the deadline the remaining folds are not started (TimeoutError), unless
-        ``finish_late_folds``: then each still fits, stopping at once (the first model of a
-        search must exist even on a slow machine). ``cuts`` (a replay) fits each fold for the
-        recorded number of rounds, without a deadline, which rebuilds the same models.
+        Folds are fitted one at a time with every thread, or (with a :attr:`pool`) as many
+        side by side as the pool has workers, each single-threaded. Past the deadline the
+        remaining folds are not started (TimeoutError), unless ``finish_late_folds``: then each
+        still fits, stopping at once (the first model of a search must exist even on a slow
+        machine). ``cuts`` (a replay) fits each fold for the recorded number of rounds, without
+        a deadline, which rebuilds the same models. ``prune`` is asked after each batch of
+        folds but the last, with the rows scored so far and their predictions; a reason
+        returned stops the trial (:class:`TrialPruned`).
         """
         adapter = get_adapter(family)
-        members: list[Member] = []
-        parts: list[np.ndarray] = []
-        fit_seconds = predict_seconds = 0.0
-        size = 0
-        weight = 1.0 / len(self.folds)
-        taken: list[int | None] = []
+        jobs: list[FoldJob] = []
+        pipelines: list[FeaturePipeline | None] = []
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
             fold_params = params
             if cuts is not None and fold < len(cuts) and cuts[fold] is not None:
                 fold_params = {**params, str(adapter.rounds_param): int(cuts[fold])}
-            late = deadline is not None and time.monotonic() >= deadline
-            if fold > 0 and late and not finish_late_folds:
-                raise TimeoutError(f"stopped at its deadline after {fold} of "
-                                   f"{len(self.folds)} folds")
             pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold)
-            started = time.monotonic()
-            model = adapter.fit(
-                Xt, self.y[train_idx], task=self.task, n_classes=self.n_classes,
-                params=fold_params,
-                seed=seed, n_threads=self.n_threads,
-                categorical_indices=pipeline.categorical_indices_ if pipeline is not None
-                else (), X_valid=Xv, y_valid=self.y[valid_idx], deadline=deadline)
-            fit_seconds += time.monotonic() - started
-            taken.append(adapter.take_cut(model))
-            started = time.monotonic()
-            parts.append(adapter.predict(model, Xv, self.task))
-            predict_seconds += time.monotonic() - started
-            size += adapter.model_size_bytes(model)
-            members.append(Member(family, pipeline, model, weight))
+            pipelines.append(pipeline)
+            jobs.append(FoldJob(
+                family, Xt, self.y[train_idx], Xv, self.y[valid_idx],
+                tuple(pipeline.categorical_indices_) if pipeline is not None else (),
+                self.task, self.n_classes, fold_params, seed, deadline,
+                start_late=finish_late_folds or fold == 0))
+        # the baseline's folds take microseconds: shipping them to the pool would cost more
+        parallel = self.pool is not None and len(self.folds) > 1 and family != "baseline"
+        batch = self.pool.workers if parallel and self.pool is not None else 1
+        done: list[FoldDone] = []
+        for first in range(0, len(jobs), batch):
+            group = jobs[first:first + batch]
+            if parallel and self.pool is not None:
+                done.extend(self.pool.map(group))
+            else:
+                done.extend(fit_fold(job, self.n_threads) for job in group)
+            late = sum(d.late for d in done)
+            if late:
+                raise TimeoutError(f"stopped at its deadline: {late} of {len(self.folds)} "
+                                   f"folds had not started")
+            if prune is not None and len(done) < len(jobs):
+                rows = np.concatenate([self.folds[i][1] for i in range(len(done))])
+                reason = prune(rows, np.concatenate([d.prediction for d in done]))
+                if reason is not None:
+                    raise TrialPruned(f"pruned after {len(done)} of {len(jobs)} folds: "
+                                      f"{reason}")
+        weight = 1.0 / len(self.folds)
+        members = [Member(family, pipeline, d.model, weight)
+                   for pipeline, d in zip(pipelines, done, strict=True)]
+        return self._assemble(members, [d.prediction for d in done],
+                              sum(d.fit_seconds for d in done),
+                              sum(d.predict_seconds for d in done), sum(d.size for d in done),
+                              [d.cut for d in done])
+
+    def _assemble(self, members: list[Member], parts: list[np.ndarray], fit_seconds: float,
+                  predict_seconds: float, size: int, taken: list[int | None]) -> TrialFit:
         if self.strategy.kind == "holdout":
             prediction = parts[0]
         else:
