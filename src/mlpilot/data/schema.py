@@ -28,7 +28,7 @@ them:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -187,7 +187,27 @@ def _is_id_name(name: str) -> bool:
     return lowered == "id" or lowered.endswith("_id")
 
 
-def _bounds(series: pd.Series) -> tuple[float | None, float | None]:
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What the whole column holds, when :func:`infer_schema` is given a sample of the table.
+
+    ``n_unique`` is None when the column had more distinct values than were counted (the
+    sample then judges how distinct it is); ``categories`` is None when it has more than
+    :data:`MAX_CATEGORIES` distinct values; ``minimum`` / ``maximum`` are the finite extremes
+    of a numeric column.
+    """
+
+    rows: int
+    missing: int
+    n_unique: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] | None = None
+
+
+def _bounds(series: pd.Series, facts: ColumnFacts | None) -> tuple[float | None, float | None]:
+    if facts is not None:
+        return facts.minimum, facts.maximum
     arr = series.to_numpy(dtype="float64", na_value=np.nan)
     finite = arr[np.isfinite(arr)]
     if finite.size == 0:
@@ -195,55 +215,71 @@ def _bounds(series: pd.Series) -> tuple[float | None, float | None]:
     return float(finite.min()), float(finite.max())
 
 
-def _categories(series: pd.Series, n_unique: int) -> tuple[str, ...] | None:
+def _categories(series: pd.Series, n_unique: int,
+                facts: ColumnFacts | None) -> tuple[str, ...] | None:
+    if facts is not None:
+        return facts.categories
     if n_unique > MAX_CATEGORIES:
         return None
     distinct = pd.Series(series.dropna().unique()).astype("str")
     return tuple(sorted(set(distinct.tolist())))
 
 
-def _infer_column(series: pd.Series, name: str, *, is_target: bool,
-                  n_rows: int) -> ColumnSchema:
+def _distinct(series: pd.Series, facts: ColumnFacts | None) -> tuple[int, int]:
+    """(distinct values, present values) of the column, or of the sample when the column had
+    more distinct values than were counted."""
+    if facts is not None and facts.n_unique is not None:
+        return facts.n_unique, facts.rows - facts.missing
+    return int(series.nunique()), int(series.notna().sum())
+
+
+def _infer_column(series: pd.Series, name: str, *, is_target: bool, n_rows: int,
+                  facts: ColumnFacts | None = None) -> ColumnSchema:
     dtype = str(series.dtype)
-    nullable = bool(series.isna().any())
-    unique_per_row = n_rows >= MIN_ROWS_FOR_IDENTIFIER and not nullable
+    nullable = bool(series.isna().any()) if facts is None else facts.missing > 0
+    rows = n_rows if facts is None else facts.rows
+    unique_per_row = rows >= MIN_ROWS_FOR_IDENTIFIER and not nullable
     if values.is_boolean(series):
         return ColumnSchema(name, ColumnKind.BOOLEAN, dtype, nullable)
     if values.is_datetime(series):
         return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable)
     if values.is_number(series):
         is_int = values.is_integer(series)
-        if (is_int and not is_target and _is_id_name(name) and unique_per_row
-                and series.nunique() == n_rows):
-            return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, nullable)
-        low, high = _bounds(series)
+        if is_int and not is_target and _is_id_name(name) and unique_per_row:
+            n_unique, n_present = _distinct(series, facts)
+            if n_unique == n_present:
+                return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, nullable)
+        low, high = _bounds(series, facts)
         kind = ColumnKind.INTEGER if is_int else ColumnKind.NUMERIC
         return ColumnSchema(name, kind, dtype, nullable, minimum=low, maximum=high)
     if values.looks_like_dates(series):
         return ColumnSchema(name, ColumnKind.DATETIME, dtype, nullable,
                             datetime_format=values.guess_format(series))
-    n_unique = int(series.nunique())
-    n_present = int(series.notna().sum())
+    n_unique, n_present = _distinct(series, facts)
     if not is_target and n_present:
         text = series.dropna().astype("str")
         if text.str.len().mean() > TEXT_MEAN_LENGTH and n_unique > 0.5 * n_present:
             return ColumnSchema(name, ColumnKind.TEXT, dtype, nullable)
-        if unique_per_row and n_unique == n_rows:
+        if unique_per_row and n_unique == n_present:
             return ColumnSchema(name, ColumnKind.IDENTIFIER, dtype, nullable)
     return ColumnSchema(name, ColumnKind.CATEGORICAL, dtype, nullable,
-                        categories=_categories(series, n_unique))
+                        categories=_categories(series, n_unique, facts))
 
 
 def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = None,
-                 id_columns: Sequence[str] = ()) -> Schema:
+                 id_columns: Sequence[str] = (),
+                 facts: Mapping[str, ColumnFacts] | None = None) -> Schema:
     """Infer each column's kind and domain from a training table.
 
     Args:
-        df: the training table.
+        df: the training table, or a sample of its rows (with ``facts``).
         target: the column to predict.
         time_column: a datetime column that orders the rows (used for time-ordered splits).
         id_columns: columns that identify rows; kept in the schema as identifiers, never used
             as features.
+        facts: for a sample, what each whole column holds (:class:`ColumnFacts`): the
+            nullability, range, categories and distinct counts come from them, the kinds from
+            the sample's values and types (which must be the whole table's types).
 
     Raises:
         DataError: a named column is missing, or the time column does not hold dates.
@@ -256,7 +292,8 @@ def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = Non
     n_rows = len(df)
     specs = []
     for name in columns:
-        spec = _infer_column(df[name], name, is_target=name == target, n_rows=n_rows)
+        spec = _infer_column(df[name], name, is_target=name == target, n_rows=n_rows,
+                             facts=None if facts is None else facts[name])
         if name in id_columns and name != target:
             spec = replace(spec, kind=ColumnKind.IDENTIFIER, categories=None,
                            minimum=None, maximum=None)

@@ -21,7 +21,7 @@ import csv
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -112,13 +112,16 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
-def read_table_chunks(path: str | os.PathLike[str],
-                      rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+def read_table_chunks(path: str | os.PathLike[str], rows: int = CHUNK_ROWS, *,
+                      text_columns: Collection[str] = ()) -> Iterator[pd.DataFrame]:
     """Read a CSV, TSV or Parquet file in chunks of at most ``rows`` rows.
 
     The same checks and messages as :func:`read_table`, found as the file is read: a file that
     fits in one chunk gives the frame ``read_table`` gives. Types are inferred per chunk (as
-    pandas does for large files), so callers coerce each chunk to the schema they expect.
+    pandas does for large files), so callers coerce each chunk to the schema they expect, or
+    read again with ``text_columns``: CSV/TSV columns read as text in every chunk (a column
+    whose first chunks hold only numbers but later ones text, which reading the whole file
+    gives as text). Parquet columns keep their stored types.
 
     Raises:
         DataError: as :func:`read_table`; a malformed row is reported when its chunk is read.
@@ -126,7 +129,8 @@ def read_table_chunks(path: str | os.PathLike[str],
     path = Path(path)
     suffix = _checked_path(path)
     frames = (_parquet_frames(path, rows) if suffix in PARQUET_SUFFIXES
-              else _csv_frames(path, "\t" if suffix == ".tsv" else None, rows))
+              else _csv_frames(path, "\t" if suffix == ".tsv" else None, rows,
+                               {name: "str" for name in text_columns}))
     total, width = 0, 0
     for frame in frames:
         if width == 0:
@@ -253,7 +257,8 @@ def _csv_encoding(path: Path) -> str:
     return encoding
 
 
-def _csv_frames(path: Path, sep: str | None, rows: int | None) -> Iterator[pd.DataFrame]:
+def _csv_frames(path: Path, sep: str | None, rows: int | None,
+                dtype: dict[str, str] | None = None) -> Iterator[pd.DataFrame]:
     """The table in chunks of ``rows`` rows (one frame when None), errors made DataErrors."""
     encoding = _csv_encoding(path)
     try:
@@ -262,7 +267,8 @@ def _csv_frames(path: Path, sep: str | None, rows: int | None) -> Iterator[pd.Da
         if rows is None:
             yield pd.read_csv(path, sep=used_sep, encoding=encoding)
             return
-        with pd.read_csv(path, sep=used_sep, encoding=encoding, chunksize=rows) as reader:
+        with pd.read_csv(path, sep=used_sep, encoding=encoding, chunksize=rows,
+                         dtype=dtype or None) as reader:
             yield from reader
     except DataError:
         raise

@@ -1,10 +1,11 @@
 """Schemas, quality reports and new batches, recorded in the workspace.
 
 - Every project has versioned schemas: version 1 inferred at creation, one more per edit.
-- Every dataset version has a quality report: stored at creation, and computed and stored on
-  first request for versions appended by ``mlpilot data ingest`` (see
-  :mod:`mlpilot.pipeline.batch_ingest`, which streams and never holds the whole table) or made
-  before reports existed.
+- Every dataset version has a quality report: stored at creation for a first version of at
+  most ``SAMPLE_ROWS`` rows, and computed and stored on first request for longer first
+  versions (see :mod:`mlpilot.pipeline.ingest`), for versions appended by ``mlpilot data
+  ingest`` (see :mod:`mlpilot.pipeline.batch_ingest`; both stream and never hold the whole
+  table) and for versions made before reports existed.
 """
 
 from __future__ import annotations
@@ -164,10 +165,14 @@ def dataset_report(store: StoreHandle, project_name: str,
 
 
 def record_initial_quality(store: StoreHandle, session: Session, project: ProjectRow,
-                           dataset: DatasetVersionRow, frame: pd.DataFrame, schema: Schema,
-                           config: ProjectConfig, actor: str) -> str:
-    """Schema version 1 and the first dataset version's quality report, in ``session``."""
+                           dataset: DatasetVersionRow, frame: pd.DataFrame | None,
+                           schema: Schema, config: ProjectConfig, actor: str) -> str | None:
+    """Schema version 1 and, given the whole table as ``frame``, the first dataset version's
+    quality report, in ``session``; without it (a table too long to hold) the report is
+    computed on first request (:func:`dataset_report`). Returns the report's sha256."""
     schema_version = record_inferred_schema(session, project, schema, actor)
+    if frame is None:
+        return None
     payload = _quality_payload(frame, schema, config, dataset.version, schema_version)
     sha = store.objects.put(canonical_json(payload))
     records.add_data_report(session, project, kind="quality", dataset=dataset,

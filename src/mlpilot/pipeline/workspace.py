@@ -23,7 +23,7 @@ from mlpilot.core.errors import NotFoundError
 from mlpilot.data.schema import Schema
 from mlpilot.models.predictor import Predictor
 from mlpilot.pipeline import registry
-from mlpilot.pipeline.ingest import prepare_table, record_project
+from mlpilot.pipeline.ingest import create_project
 from mlpilot.pipeline.observer import RunObserver
 from mlpilot.pipeline.predict import CHUNK_ROWS, BatchResult, Progress, predict_file
 from mlpilot.pipeline.run import RunOutcome, execute_run, require_approval
@@ -345,10 +345,8 @@ class Workspace:
         """Check ``data``, then record the project and its first dataset version."""
         with self.store.transaction() as session:
             repo.check_name_free(session, name)
-        prepared = prepare_table(name, data, target, task=task, metric=metric,
-                                 time_column=time_column, id_columns=tuple(id_columns),
-                                 seed=seed)
-        row, _ = record_project(self.store, prepared)
+        row = create_project(self.store, name, data, target, task=task, metric=metric,
+                             time_column=time_column, id_columns=tuple(id_columns), seed=seed)
         return Project(self.store, row)
 
     def project(self, name: str) -> Project:
