@@ -303,3 +303,22 @@ def test_the_fold_pool_fits_the_same_models_as_one_fold_at_a_time(delay_problem)
         pool.close()
     np.testing.assert_array_equal(pooled.prediction, alone.prediction)
     assert [m.family for m in pooled.members] == ["lightgbm"] * 5
+
+
+def test_a_slow_cross_validated_trial_ends_with_every_fold_cut_not_failed(delay_problem):
+    import time as clock
+
+    from mlpilot.core.config import Task
+    from mlpilot.search.validation import Problem, choose_strategy
+
+    problem = Problem(delay_problem["train_X"], delay_problem["train_y"],
+                      delay_problem["valid_X"], delay_problem["valid_y"],
+                      delay_problem["schema"], Task.BINARY, 2, 2,
+                      choose_strategy(5000, 60, True, "cv"), 0)
+    params = {"n_estimators": 20_000, "max_features": 1.0, "min_samples_leaf": 1}
+    started = clock.monotonic()
+    fit = problem.fit("random_forest", params, 1, started + 3.0)
+    assert clock.monotonic() - started < 8.0  # minutes without the deadline
+    assert len(fit.members) == 5 and all(c is not None for c in fit.cuts), fit.cuts
+    again = problem.fit("random_forest", params, 1, None, cuts=fit.cuts)
+    np.testing.assert_array_equal(again.prediction, fit.prediction)

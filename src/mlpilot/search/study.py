@@ -389,6 +389,8 @@ class _Loop:
             fit = self.problem.fit(family, params, seed,
                                    None if deadline == math.inf else deadline,
                                    finish_late_folds=first_model, cuts=cuts,
+                                   # a trial-count run is stopped by its budget's end only
+                                   share_time=not self.whole_budget,
                                    prune=None if self.replaying or first_model
                                    else self._pruner())
             score = float(self.scorer(self.problem.scored_y, fit.prediction))

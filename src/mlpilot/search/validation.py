@@ -17,8 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -143,16 +144,20 @@ class Problem:
     def fit(self, family: str, params: dict[str, Any], seed: int,
             deadline: float | None, *, finish_late_folds: bool = False,
             cuts: Sequence[int | None] | None = None,
-            prune: Callable[[np.ndarray, np.ndarray], str | None] | None = None) -> TrialFit:
+            prune: Callable[[np.ndarray, np.ndarray], str | None] | None = None,
+            share_time: bool = True) -> TrialFit:
         """Fit ``family`` on every fold; out-of-fold (or validation) predictions and members.
 
         Folds are fitted one at a time with every thread, or (with a :attr:`pool`) as many
-        side by side as the pool has workers, each single-threaded. Past the deadline the
-        remaining folds are not started (TimeoutError), unless ``finish_late_folds``: then each
-        still fits, stopping at once (the first model of a search must exist even on a slow
-        machine). ``cuts`` (a replay) fits each fold for the recorded number of rounds, without
-        a deadline, which rebuilds the same models. ``prune`` is asked after each batch of
-        folds but the last, with the rows scored so far and their predictions; a reason
+        side by side as the pool has workers, each single-threaded. With k folds, a deadline
+        and ``share_time``, each fold (or batch of folds) gets an equal share of the time left
+        when it starts, so every fold is fitted and scored even when the family is slow: its
+        rounds are cut (and recorded) rather than the trial failing. A holdout fit stops at the
+        deadline itself. ``finish_late_folds`` is kept for callers (the first model of a
+        search); folds now always start. ``cuts`` (a replay) fits each fold for the recorded
+        number of rounds, without a deadline, which rebuilds the same models. ``prune`` is
+        asked after each batch of folds but the last, with the rows scored so far and their
+        predictions; a reason
         returned stops the trial (:class:`TrialPruned`).
         """
         adapter = get_adapter(family)
@@ -175,6 +180,13 @@ class Problem:
         done: list[FoldDone] = []
         for first in range(0, len(jobs), batch):
             group = jobs[first:first + batch]
+            if share_time and deadline is not None and len(jobs) > 1:
+                # each batch of folds gets its share of the time left, so a slow family ends
+                # with every fold fitted (for fewer rounds, recorded as cuts) instead of failing
+                now = time.monotonic()
+                share = max(0.0, deadline - now) * len(group) / (len(jobs) - first)
+                group = [replace(job, deadline=min(deadline, now + share), start_late=True)
+                         for job in group]
             if parallel and self.pool is not None:
                 done.extend(self.pool.map(group))
             else:
