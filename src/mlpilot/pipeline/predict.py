@@ -51,6 +51,7 @@ from mlpilot.core.errors import ConfigError, DataError, SchemaError
 from mlpilot.models.predictor import Predictor
 
 CHUNK_ROWS = 100_000
+READ_BUFFER = 1 << 20  # bytes read from a Parquet column chunk at a time
 Progress = Callable[[int, int | None], None]
 Chunk = pa.Table | pd.DataFrame
 _READ_ERRORS = (OSError, ValueError, pa.ArrowException, pd.errors.ParserError)
@@ -156,7 +157,11 @@ class _Reader:
 
     def _chunks(self) -> Iterator[Chunk]:
         if self.kind == "parquet":
-            file = pq.ParquetFile(self.source, read_dictionary=self._dictionary or None)
+            # pre_buffer off: its read cache keeps every range read until the file is closed,
+            # so memory grew with the file (~8 MiB per million flights rows); a 1 MiB buffer
+            # bounds a huge row group's column chunks too
+            file = pq.ParquetFile(self.source, read_dictionary=self._dictionary or None,
+                                  pre_buffer=False, buffer_size=READ_BUFFER)
             for batch in file.iter_batches(batch_size=self.chunk_rows, columns=self.columns):
                 if batch.num_rows:
                     yield pa.Table.from_batches([batch])
