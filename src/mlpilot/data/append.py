@@ -38,7 +38,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from mlpilot.core.errors import DataError
-from mlpilot.data.canonical import frame_to_arrow
+from mlpilot.data.canonical import frame_to_arrow, spill_chunk
 from mlpilot.data.sources import PARQUET_STREAMING
 
 #: rows per record batch read back from the parent table
@@ -112,12 +112,7 @@ class TableAppend:
             if not pa.types.is_null(f.type):
                 self._types[f.name].add(f.type)
         path = self._scratch / f"chunk-{len(self._spilled):06d}.arrow"
-        # compressed: reading it back gives every column its own buffers, so the canonical
-        # writer frees a chunk's columns one by one as it assembles a row group
-        options = ipc.IpcWriteOptions(compression="lz4")
-        with (pa.OSFile(str(path), "wb") as sink,
-              ipc.new_file(sink, table.schema, options=options) as writer):
-            writer.write_table(table)
+        spill_chunk(table, path)
         self._spilled.append(path)
         self.batch_rows += len(frame)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -166,3 +167,15 @@ def table_to_parquet_bytes(df: pd.DataFrame) -> bytes:
     with CanonicalWriter(buffer, table.schema) as writer:
         writer.write(table)
     return buffer.getvalue()
+
+
+def spill_chunk(table: pa.Table, path: Path) -> None:
+    """Write one chunk to a scratch Arrow IPC file, lz4-compressed: read back, every column
+    owns its buffers, so the canonical writer frees a chunk's columns one by one as it
+    assembles a row group. Shared by the streamed ingest and the streamed project create."""
+    import pyarrow.ipc as ipc
+
+    options = ipc.IpcWriteOptions(compression="lz4")
+    with (pa.OSFile(str(path), "wb") as sink,
+          ipc.new_file(sink, table.schema, options=options) as writer):
+        writer.write_table(table)

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from mlpilot.core.errors import DataError
-from mlpilot.data.canonical import frame_to_arrow
+from mlpilot.data.canonical import frame_to_arrow, spill_chunk
 
 
 def _common_dtype(dtypes: list[Any]) -> Any:
@@ -123,11 +123,7 @@ class ChunkSpill:
                 self._valued[name].append(dtype)
             self._types[name].add(table.schema.field(i).type)
         path = self._scratch / f"chunk-{len(self._spilled):06d}.arrow"
-        # compressed: read back, every column owns its buffers (see data/append.py)
-        options = ipc.IpcWriteOptions(compression="lz4")
-        with (pa.OSFile(str(path), "wb") as sink,
-              ipc.new_file(sink, table.schema, options=options) as writer):
-            writer.write_table(table)
+        spill_chunk(table, path)
         self._spilled.append(path)
         self.rows += len(chunk)
 
