@@ -4,6 +4,7 @@ serve; on a real 5,000-row slice of the flights sample."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -90,6 +91,14 @@ def test_run_list_and_the_registered_model(cli):
     assert lineage["split"]["method"] == "time-ordered"
     assert len(lineage["dataset"]["sha256"]) == 64 and lineage["seed"] == 0
     assert lineage["trial"]["family"] == model["family"]
+    # the served model is the chosen configuration refit on every labelled row; the test
+    # metrics describe the evaluated one, fitted without the test rows, stored beside it
+    assert lineage["refit"]["done"] and lineage["refit"]["rows"] == 5000
+    assert all(m["refit"] for m in lineage["refit"]["members"])
+    evaluated = lineage["evaluated"]["artifact_sha256"]
+    assert evaluated != model["artifact_sha256"]
+    # the evaluated model trained on the training rows of the time-ordered split only
+    assert lineage["evaluated"]["rows"] == first["split"]["counts"]["train"] < 5000
 
 
 def test_run_show_has_the_manifest(cli):
@@ -166,13 +175,20 @@ def test_rest_errors_are_4xx_with_a_fix(trained, flights_frame):
 
 
 def test_second_run_registers_v2_and_champion_moves_are_recorded(cli, trained):
-    code, _, err = cli("run", "flights", "--max-trials", MAX_TRIALS)
+    code, out, err = cli("run", "flights", "--max-trials", MAX_TRIALS)
     assert code == 0, err
+    # the champion is scored as evaluated (without its test rows), not as refit on every
+    # labelled row, so the same model scores the same on the same test rows
+    new, old = re.search(r"roc_auc ([0-9.]+) vs champion ([0-9.]+)", " ".join(out.split())
+                         ).groups()
+    assert new == old
     models = json_of(cli, "model", "list", "flights")
     assert [m["version"] for m in models] == [1, 2]
     # same data, seed and trial count: the search is repeatable to the bit
     assert models[0]["artifact_sha256"] == models[1]["artifact_sha256"]
     assert models[0]["champion"]  # an equal model does not beat the champion
+    assert (models[0]["lineage"]["evaluated"]["artifact_sha256"]
+            == models[1]["lineage"]["evaluated"]["artifact_sha256"])
     assert json_of(cli, "model", "promote", "flights", "2")["version"] == 2
     assert json_of(cli, "model", "list", "flights")[1]["champion"]
     back = json_of(cli, "model", "rollback", "flights")

@@ -39,7 +39,7 @@ def test_replay_into_a_new_run_is_identical(recorded, cli):
     assert result["new_run"] != run_id and result["mode"] == "replay"
     aspects = {c["aspect"]: c for c in result["comparisons"]}
     assert set(aspects) == {"split", "trial scores", "chosen trial", "model artifact sha256",
-                            "test predictions", "test metrics"}
+                            "evaluated model sha256", "test predictions", "test metrics"}
     assert "bit-identical" in aspects["test predictions"]["detail"]
     assert "matches the hash" in result["manifest_check"]
     code, out, _ = cli(home, "model", "list", "flights", "--json")

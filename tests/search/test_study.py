@@ -218,49 +218,6 @@ def test_class_weights_are_searched_only_on_imbalanced_classes(delay_problem):
     assert all("class_weight" not in t.params for t in plain.trials)
 
 
-def test_a_holdout_search_refits_the_chosen_models_on_every_training_row(delay_problem):
-    from mlpilot.models.registry import get_adapter
-
-    first = search(delay_problem, max_trials=4, families=["lightgbm", "xgboost"])
-    refit = first.refit
-    assert refit.done and "5,000" in refit.reason
-    chosen = ensemble_numbers(first)
-    assert [m["trial"] for m in refit.members] == chosen
-    for record, member in zip(refit.members, first.final.members, strict=True):
-        assert record["rounds"] >= 1
-        assert get_adapter(member.family).fitted_rounds(member.model) == record["rounds"]
-    # the refit members saw the validation rows too, so they differ from the validated ones
-    rows = delay_problem["valid_X"]
-    assert not np.array_equal(first.final.predict_proba(rows), first.best.predict_proba(rows))
-    assert first.final.threshold == first.best.threshold
-    again = search(delay_problem, max_trials=4, families=["lightgbm", "xgboost"])
-    assert again.final.to_bytes() == first.final.to_bytes()
-
-
-def ensemble_numbers(result: SearchResult) -> list[int]:
-    trial = result.best_trial
-    if trial.family != "ensemble":
-        return [trial.number]
-    return [int(n) for n in trial.params["weights"]]
-
-
-def test_no_refit_after_cross_validation_or_when_switched_off(delay_problem):
-    cv = search(delay_problem, max_trials=2, families=["lightgbm"], strategy="cv")
-    assert not cv.refit.done and "cross-validation" in cv.refit.reason
-    assert cv.final is cv.best
-    off = search(delay_problem, max_trials=2, families=["lightgbm"], refit=False)
-    assert not off.refit.done and off.final is off.best
-
-
-def test_a_refit_is_skipped_when_the_time_left_cannot_cover_it(delay_problem, monkeypatch):
-    import mlpilot.search.study as study
-
-    monkeypatch.setattr(study, "refit_estimate", lambda *args, **kwargs: 1e6)
-    result = search(delay_problem, budget=Budget(6), families=["lightgbm"])
-    assert not result.refit.done and result.refit.reason.startswith("not done: an estimated")
-    assert result.final is result.best
-
-
 def test_hopeless_cross_validated_trials_are_pruned_between_folds(delay_problem):
     seen: list[TrialResult] = []
     result = search(delay_problem, max_trials=14, strategy="cv", on_trial=seen.append,

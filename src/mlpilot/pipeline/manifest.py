@@ -106,7 +106,8 @@ def build_manifest(*, run_id: str, config: ProjectConfig, dataset: Any, spec: Bu
 def complete_manifest(manifest: dict[str, Any], *, trials: Iterable[Any],
                       split: dict[str, Any], artifact_sha256: str,
                       test_predictions_sha256: str, test_metrics: dict[str, Any],
-                      best_trial: int) -> dict[str, Any]:
+                      best_trial: int, evaluated_artifact_sha256: str | None = None
+                      ) -> dict[str, Any]:
     """The manifest with what the run did and produced (written when it finishes)."""
     sequence = [{"number": t.number, "family": t.family, "params": dict(t.params),
                  "seed": t.seed, "state": t.state, "score": t.score} for t in trials]
@@ -116,6 +117,7 @@ def complete_manifest(manifest: dict[str, Any], *, trials: Iterable[Any],
         "split": {"hash": split["hash"], "method": split["method"], "object": split["object"]},
         "trial_sequence": sequence,
         "outputs": {"artifact_sha256": artifact_sha256, "best_trial": best_trial,
+                    "evaluated_artifact_sha256": evaluated_artifact_sha256 or artifact_sha256,
                     "test_predictions_sha256": test_predictions_sha256,
                     "test_metrics": test_metrics},
     }

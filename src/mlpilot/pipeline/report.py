@@ -94,7 +94,10 @@ def report_data(store: StoreHandle, run_id: str) -> dict[str, Any]:
     data["why"] = _why(info, trials, metric, events)
     rows = load_run_data(store, info["id"])
     test_X, test_y = rows.part("test")
-    best = load_predictor(store, info["model"]["artifact_sha256"])
+    # the test rows are scored with the model as evaluated (fitted without them), not with
+    # the registered artifact when that was refit on every labelled row
+    evaluated = info["model"]["lineage"].get("evaluated", {}).get("artifact_sha256")
+    best = load_predictor(store, evaluated or info["model"]["artifact_sha256"])
     prediction = raw_prediction(best, test_X)
     baseline_metrics = info["model"]["metrics"].get("baseline", {})
     seed = int(config.get("seed", 0))

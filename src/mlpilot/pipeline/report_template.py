@@ -118,12 +118,18 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[Any]]]:
         ("table", ["field", "value"], [
             ("model version", model["version"]), ("family", model["family"]),
             ("parameters", _params(trial["params"])), ("trial seed", trial["seed"]),
-            ("artifact sha256", model["artifact_sha256"])], None)]))
+            ("artifact sha256", model["artifact_sha256"]),
+            ("final fit", model["lineage"].get("refit", {}).get("reason", "not recorded")),
+            ("evaluated model sha256",
+             model["lineage"].get("evaluated", {}).get("artifact_sha256",
+                                                      model["artifact_sha256"]))], None)]))
     metrics = [(m["name"] + (" ★" if m["optimised"] else ""), m["value"], _interval(m),
                 m["baseline"]) for m in data["test_metrics"]]
     out.append(("Test metrics", [
-        ("p", f"On {data['test_rows']:,} untouched test rows. Intervals are 95% bootstrap "
-              f"percentile intervals (300 resamples of the test rows, seeded)."),
+        ("p", f"On {data['test_rows']:,} untouched test rows, scored by the model as "
+              f"evaluated (fitted without them; when the registered artifact was refit on "
+              f"every labelled row, these figures are its estimate). Intervals are 95% "
+              f"bootstrap percentile intervals (300 resamples of the test rows, seeded)."),
         ("table", ["metric", "model", "95% interval", "baseline"], metrics, None)]))
     plots = [data["charts"][k] for k in ("roc", "pr", "calibration", "residuals", "actual")
              if k in data["charts"]]

@@ -192,7 +192,7 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         observer=observer, dataset_version=recorded.dataset_version,
         trial_sequence=None if from_scratch else recorded.trials,
         reproduces=recorded.run_id, approval_id=recorded.approval_id,
-        refit=bool(recorded.manifest.get("refit", {}).get("done", False)))
+        refit=recorded_refit(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -206,6 +206,15 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
                       "environment_differences": len(differences)},
                      project=recorded.project)
     return result
+
+
+def recorded_refit(manifest: dict[str, Any]) -> list[int] | bool:
+    """The trials the recorded run refit on every labelled row (False: runs recorded before
+    the final fit existed, whose refit, if any, used other rows and is not repeated)."""
+    refit = manifest.get("refit", {})
+    if "rows" not in refit:
+        return False
+    return [int(m["trial"]) for m in refit.get("members", []) if m.get("refit")]
 
 
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:
@@ -233,6 +242,11 @@ def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Com
     artifact = outputs["artifact_sha256"]
     out.append(Comparison("model artifact sha256", artifact == recorded.artifact_sha256,
                           f"{artifact[:16]} vs recorded {recorded.artifact_sha256[:16]}"))
+    evaluated = recorded.manifest.get("outputs", {}).get("evaluated_artifact_sha256")
+    if evaluated is not None:  # the model the test metrics describe (before the final fit)
+        now = outputs.get("evaluated_artifact_sha256", "")
+        out.append(Comparison("evaluated model sha256", now == evaluated,
+                              f"{now[:16]} vs recorded {evaluated[:16]}"))
     new_bytes = store.objects.get(outputs["test_predictions_sha256"])
     out.append(_compare_predictions(recorded.test_predictions, new_bytes))
     metrics = outputs["test_metrics"]

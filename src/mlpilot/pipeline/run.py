@@ -30,6 +30,7 @@ from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
 from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes
+from mlpilot.search.refit import RefitOutcome, refit_all
 from mlpilot.search.replay import TrialSpec, replay_search
 from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
 from mlpilot.search.validation import choose_strategy
@@ -38,9 +39,11 @@ from mlpilot.store.audit import append_event, current_actor, utcnow
 from mlpilot.store.handle import StoreHandle
 from mlpilot.store.tables import ProjectRow
 
-#: seconds kept back from the search for evaluation and registration
+#: seconds kept back from the search for evaluation, the final fit and registration
 RESERVE_FRACTION = 0.06
 RESERVE_MIN_SECONDS = 1.0
+#: seconds the final fit on every labelled row leaves for storing and registering the model
+REGISTER_FRACTION = 0.03
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def execute_run(
     observer: RunObserver | None = None, dataset_version: int | None = None,
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
-    refit: bool | None = None,
+    refit: bool | Sequence[int] | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -105,8 +108,11 @@ def execute_run(
     ``trial_sequence`` refits that recorded sequence instead of searching (a replay).
     ``reproduces`` names the run this one re-creates: it is recorded in the manifest and the
     new model is registered but never promoted. ``approval_id`` reuses that run's approval.
-    ``refit`` forces the refit on every training row on or off (a reproduction passes the
-    recorded decision); None lets the search decide.
+    ``refit`` is the final fit on every labelled row after evaluation (see
+    :mod:`mlpilot.search.refit`): None decides member by member from the time left (every
+    member with ``max_trials``, so the decision never depends on the machine's speed), False
+    skips it, and a sequence of trial numbers refits exactly those (a reproduction passes the
+    recorded ones).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -161,7 +167,7 @@ def _pipeline(
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
-    refit: bool | None = None,
+    refit: bool | Sequence[int] | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -222,28 +228,34 @@ def _pipeline(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
             budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
-            allow_cv=allow_cv, limits=limits, on_trial=on_trial,
-            refit=bool(refit) if refit is not None else False)
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial)
     else:
         result = run_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, budget=search_budget, seed=config.seed,
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
-            strategy=plan.kind, allow_cv=allow_cv, limits=limits, refit=refit)
-    if result.refit.done:
-        observer.stage("refit", result.refit.reason)
+            strategy=plan.kind, allow_cv=allow_cv, limits=limits,
+            refit_rows=None if refit is False else len(y_all))
 
     observer.stage("evaluate", "untouched test rows")
-    final = result.final  # the refit model when the refit was done
-    test_prediction = _raw_prediction(final, test_X)
+    evaluated = result.best  # fitted without the test rows: what the test metrics describe
+    test_prediction = _raw_prediction(evaluated, test_X)
     test_metrics = evaluate(config.task, test_y, test_prediction, classes,
-                            threshold=final.threshold)
+                            threshold=evaluated.threshold)
     baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
                                 classes)
 
+    refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
+                               classes=classes, n_threads=spec.cpus, budget=budget,
+                               refit=refit, max_trials=max_trials, replay=trial_sequence
+                               is not None)
+    observer.stage("refit", refit_outcome.reason)
+    final = refit_outcome.predictor or evaluated
+
     observer.stage("register", "model artifact and lineage")
-    artifact = final.to_bytes()
-    artifact_sha = store.objects.put(artifact)
+    artifact_sha = store.objects.put(final.to_bytes())
+    evaluated_sha = (store.objects.put(evaluated.to_bytes()) if final is not evaluated
+                     else artifact_sha)
     best_trial = next(t for t in result.trials if t.number == result.best_number)
     test_score = test_metrics[metric.name]
     predictions_sha = store.objects.put(prediction_bytes(test_prediction))
@@ -262,12 +274,18 @@ def _pipeline(
         "schema_hash": schema.hash,
         "split": {"hash": split.hash, "method": split.method, "object": split_sha},
         "validation": result.strategy.to_dict(),
+        "evaluated": {
+            "artifact_sha256": evaluated_sha, "rows": result.rows_per_fit,
+            "note": ("the model the test metrics describe: fitted without the test rows"
+                     + ("; the registered artifact is the same configuration refit on every "
+                        "labelled row" if final is not evaluated else
+                        "; it is the registered artifact"))},
         "run_id": run_id,
         "trial": {"number": best_trial.number, "family": best_trial.family,
                   "params": best_trial.params, "seed": best_trial.seed},
         "seed": config.seed,
         "budget": spec.to_dict(),
-        "refit": result.refit.to_dict(),
+        "refit": refit_outcome.to_dict(),
     }
     seconds = budget.elapsed()
     with store.transaction() as session:
@@ -287,8 +305,9 @@ def _pipeline(
         final_manifest = complete_manifest(
             json.loads(row.manifest_json), trials=result.trials, split=split_info,
             artifact_sha256=artifact_sha, test_predictions_sha256=predictions_sha,
-            test_metrics=test_metrics, best_trial=best_trial.number)
-        final_manifest["refit"] = result.refit.to_dict()
+            test_metrics=test_metrics, best_trial=best_trial.number,
+            evaluated_artifact_sha256=evaluated_sha)
+        final_manifest["refit"] = refit_outcome.to_dict()
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()
@@ -303,6 +322,29 @@ def _pipeline(
                       promotion_reason=reason, test_metrics=test_metrics,
                       baseline_test_metrics=baseline_metrics, seconds=budget.elapsed(),
                       first_trial_seconds=first_trial[0] if first_trial else None)
+
+
+def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: Schema,
+               config: ProjectConfig, classes: list[Any] | None, n_threads: int,
+               budget: Budget, refit: bool | Sequence[int] | None, max_trials: int | None,
+               replay: bool) -> RefitOutcome:
+    """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`)."""
+    if refit is False or (replay and refit is None):
+        return RefitOutcome(False, "not done: switched off" if refit is False
+                            else "not done: the recorded run did not refit")
+    if result.best_trial.family == "baseline":
+        return RefitOutcome(False, "not done: the baseline was chosen")
+    only: list[int] | None = None
+    deadline: float | None = budget.deadline() - max(0.5, REGISTER_FRACTION * budget.seconds)
+    if refit is not None and refit is not True:
+        only, deadline = [int(n) for n in refit], None  # as recorded: no deadline
+    elif refit is True or max_trials is not None:
+        # every member, so a trial-count run decides the same on any machine
+        only = [m.trial for m in result.members]
+    return refit_all(X, y, result.members, schema=schema, task=config.task, classes=classes,
+                     strategy=result.strategy, seed=config.seed, n_threads=n_threads,
+                     threshold=result.best.threshold, searched_rows=result.rows_per_fit,
+                     deadline=deadline, only=only)
 
 
 def _raw_prediction(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
@@ -320,7 +362,10 @@ def _champion_score(store: StoreHandle, project: ProjectRow, metric: Any,
         if alias is None:
             return None, "first model of the project"
         champion = repo.get_model_version(session, project, alias.model_version)
-    predictor = load_predictor(store, champion.artifact_sha256)
+    # the champion as evaluated (fitted without its test rows): a refit champion has seen
+    # every labelled row of its dataset, so its served artifact would score itself too well
+    evaluated = json.loads(champion.lineage_json).get("evaluated", {}).get("artifact_sha256")
+    predictor = load_predictor(store, evaluated or champion.artifact_sha256)
     if predictor.classes != classes:
         return None, (f"champion v{champion.version} was trained on other classes; "
                       f"the new model replaces it")

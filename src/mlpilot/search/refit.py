@@ -1,18 +1,27 @@
-"""Refit on every training row: the chosen configuration fitted again on train + validation.
+"""The final fit: the chosen configuration fitted again on every labelled row.
 
-A holdout search fits each trial on the training rows only and keeps the validation rows to
-score it. Once the search has chosen (a trial, or an ensemble of trials), fitting the same
-configuration on the training *and* validation rows gives the model more data, and for
-time-ordered data the most recent rows, which is where the test rows and live traffic come
-from. Each refit member keeps its trial's parameters, seed and weight, with its rounds fixed to
-what early stopping chose (the fold models' mean), and fits without a validation set, so the
-refit is deterministic; the untouched test rows still measure the model that is registered.
+The search fits its trials on part of the rows: a holdout search on the training rows (the
+validation rows score it), cross-validation on folds of the training and validation rows, and
+neither ever sees the test rows, which measure the chosen model once the search is over. After
+that measurement nothing is left to learn from those rows but the rows themselves, so the
+model that is registered and served is the same configuration fitted on *every* labelled row
+(AutoGluon's ``refit_full``, FLAML's ``retrain_full``): more data, and for time-ordered data
+the most recent rows, which are the closest to the live traffic.
 
-It pays, and is done, when the search used a holdout (cross-validation already fits bagged
-fold models on every pooled row) and the time left covers the estimated refit cost: the
-members' fit times scaled by the row count, with a margin. A refit that would be cut by the
-deadline is abandoned and the validated model kept; either way the decision is recorded, and a
-replay follows the recorded decision.
+How each chosen member (a trial, or each trial of the ensemble, with its weight) is refit:
+
+- after a holdout search: one model on every row, with its rounds fixed to what early
+  stopping chose (no validation set, so the fit is deterministic);
+- after cross-validation: the same trial cross-validated again over every row (same folds
+  seed, early stopping on each fold), so the served model stays the bagged ensemble the
+  out-of-fold scores describe, each fold model fitted on more rows.
+
+Members are refit in order of weight while the time left covers each one's estimate (its fit
+seconds scaled by the row count, with a margin); a member that does not fit in the time left,
+or that the deadline cuts, keeps its validated models, so the registered model is never worse
+off than the validated one. The test metrics describe the validated model (which never saw the
+test rows); both models are stored and the lineage says which is which. A replay refits
+exactly the recorded members, without deadlines, so a reproduction is bit-identical.
 
 Example:
     >>> refit_estimate([2.0, 1.0], n_rows=1_200, n_train_rows=1_000)
@@ -22,34 +31,59 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from mlpilot.models.features import FeaturePipeline
+from mlpilot.core.config import Task
+from mlpilot.data.schema import Schema
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.validation import Problem, TrialFit
+from mlpilot.search.validation import Problem, Strategy
 
 MARGIN = 1.25  # estimated refit seconds are the members' fit seconds x rows ratio x this
 
 
 @dataclass(frozen=True)
+class RefitMember:
+    """One chosen trial as the final fit needs it: its configuration, its weight in the chosen
+    model, its validated members (kept when it is not refit), the rounds its fitted models
+    kept (their mean; None when the family has none) and the seconds its fits took."""
+
+    trial: int
+    family: str
+    params: dict[str, Any]
+    seed: int
+    weight: float
+    validated: tuple[Member, ...] = field(compare=False)
+    rounds: int | None
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
 class RefitOutcome:
-    """What the refit step did: ``done``, why (``reason``), per member the trial, family and
-    rounds, and the seconds it took. ``predictor`` is the refit Predictor (None when not done)."""
+    """What the final fit did: ``done`` (at least one member refit), why (``reason``), per
+    member the trial, family, rounds and whether it was refit, the rows it used and the
+    seconds it took. ``predictor`` is the model to register (None when nothing was refit)."""
 
     done: bool
     reason: str
     members: tuple[dict[str, Any], ...] = ()
+    rows: int = 0
     seconds: float = 0.0
     predictor: Predictor | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"done": self.done, "reason": self.reason, "members": list(self.members),
-                "seconds": round(self.seconds, 3)}
+                "rows": self.rows, "seconds": round(self.seconds, 3)}
+
+    @property
+    def refit_trials(self) -> list[int]:
+        """The trials that were refit (what a replay passes back as ``only``)."""
+        return [int(m["trial"]) for m in self.members if m.get("refit")]
 
 
 def refit_estimate(fit_seconds: Sequence[float], *, n_rows: int, n_train_rows: int) -> float:
@@ -58,46 +92,109 @@ def refit_estimate(fit_seconds: Sequence[float], *, n_rows: int, n_train_rows: i
     return float(sum(fit_seconds)) * n_rows / max(1, n_train_rows) * MARGIN
 
 
-def refit_members(problem: Problem, weights: dict[int, float], fits: dict[int, TrialFit],
-                  trials: dict[int, tuple[str, dict[str, Any], int]], *,
-                  classes: Sequence[Any] | None, threshold: float | None,
-                  deadline: float | None) -> RefitOutcome:
-    """Fit each chosen trial ``n`` (``trials[n]`` = family, params, seed) on every pooled row
-    of ``problem`` with the rounds its fitted models kept; abandon at ``deadline``."""
+def rows_per_fit(n_rows: int, strategy: Strategy) -> int:
+    """Rows each model of a fit on ``n_rows`` rows trains on: all of them for a holdout
+    refit, all but one fold's share with k-fold cross-validation."""
+    if strategy.kind == "cv":
+        return n_rows - n_rows // strategy.folds
+    return n_rows
+
+
+def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
+              schema: Schema, task: Task, classes: Sequence[Any] | None, strategy: Strategy,
+              seed: int, n_threads: int, threshold: float | None, searched_rows: int,
+              deadline: float | None, only: Collection[int] | None = None) -> RefitOutcome:
+    """Fit each member of the chosen model again on every row of ``X`` (see the module).
+
+    Args:
+        members: the chosen trials (:meth:`SearchResult.refit_members`).
+        strategy: the search's validation; a cross-validated search is refit by
+            cross-validating each member again over all rows.
+        searched_rows: rows each of the search's models trained on (for the estimates).
+        deadline: the monotonic time the refit must end by; None (a replay) never stops it.
+        only: refit exactly these trials, whatever the time (a replay passes the recorded
+            ones); None decides member by member from the time left.
+    """
     started = time.monotonic()
-    members: list[Member] = []
-    record: list[dict[str, Any]] = []
-    pipelines: dict[str, FeaturePipeline | None] = {}
-    matrices: dict[str, np.ndarray] = {}
-    for number, weight in weights.items():
-        family, params, seed = trials[number]
-        adapter = get_adapter(family)
-        rounds = [adapter.fitted_rounds(m.model) for m in fits[number].members]
-        settings = {k: v for k, v in params.items() if not k.startswith("_")}
-        kept: int | None = None
-        if adapter.rounds_param is not None and all(r is not None for r in rounds):
-            kept = max(1, round(float(np.mean([float(r) for r in rounds if r is not None]))))
-            settings[adapter.rounds_param] = kept
-        mode = adapter.preprocessing
-        if mode not in pipelines:
-            if mode == "none":
-                pipelines[mode], matrices[mode] = None, np.zeros((len(problem.y), 0))
-            else:
-                pipeline = FeaturePipeline(mode).fit(problem.X, problem.schema)
-                pipelines[mode], matrices[mode] = pipeline, pipeline.transform(problem.X)
-        pipeline = pipelines[mode]
-        model = adapter.fit(
-            matrices[mode], problem.y, task=problem.task, n_classes=problem.n_classes,
-            params=settings, seed=seed, n_threads=problem.n_threads,
-            categorical_indices=pipeline.categorical_indices_ if pipeline is not None else (),
-            deadline=deadline)
-        if adapter.take_cut(model) is not None:
-            return RefitOutcome(False, "abandoned: the refit reached the deadline; the "
-                                "validated model is kept", seconds=time.monotonic() - started)
-        members.append(Member(family, pipeline, model, weight))
-        record.append({"trial": number, "family": family, "rounds": kept})
+    n_classes = len(classes) if task.is_classification and classes else None
+    empty = X.iloc[:0]
+    problem = Problem(X, np.asarray(y), empty, np.asarray(y)[:0], schema, task, n_classes,
+                      n_threads, strategy, seed)
+    per_fit = rows_per_fit(len(X), strategy)
+    fitted: dict[int, tuple[Member, ...]] = {}
+    notes: dict[int, str] = {}
+    for member in sorted(members, key=lambda m: (-m.weight, m.trial)):
+        if member.family == "baseline":
+            notes[member.trial] = "the baseline is kept as validated"
+            continue
+        if only is not None:
+            if member.trial not in only:
+                notes[member.trial] = "not refit in the recorded run"
+                continue
+            stop = None
+        else:
+            estimate = refit_estimate([member.fit_seconds], n_rows=per_fit,
+                                      n_train_rows=searched_rows)
+            left = (deadline - time.monotonic()) if deadline is not None else float("inf")
+            if estimate > left:
+                notes[member.trial] = f"kept as validated: an estimated {estimate:.1f} s, " \
+                                      f"{max(0.0, left):.1f} s left"
+                continue
+            stop = deadline
+        models = _refit_member(problem, member, stop)
+        if models is None:
+            notes[member.trial] = "kept as validated: the deadline cut its refit"
+            continue
+        fitted[member.trial] = models
+    record = [{"trial": m.trial, "family": m.family, "weight": m.weight,
+               "rounds": m.rounds if strategy.kind == "holdout" else None,
+               "refit": m.trial in fitted,
+               **({"note": notes[m.trial]} if m.trial in notes else {})} for m in members]
+    seconds = time.monotonic() - started
+    if not fitted:
+        why = "; ".join(f"trial {n}: {text}" for n, text in notes.items()) or "no members"
+        return RefitOutcome(False, f"not done ({why})", tuple(record), len(X), seconds)
+    out = [member for m in members for member in fitted.get(m.trial, m.validated)]
     labels = list(classes) if classes is not None else None
-    predictor = Predictor(problem.schema, problem.task, labels, members, threshold=threshold)
-    rows = len(problem.y)
-    return RefitOutcome(True, f"refit on all {rows:,} training and validation rows",
-                        tuple(record), time.monotonic() - started, predictor)
+    predictor = Predictor(schema, task, labels, out, threshold=threshold)
+    how = (f"{strategy.folds}-fold bagging, as validated" if strategy.kind == "cv"
+           else "the rounds early stopping chose")
+    part = "" if len(fitted) == len(members) else f" ({len(fitted)} of {len(members)} members)"
+    return RefitOutcome(True, f"refit on all {len(X):,} labelled rows with {how}{part}",
+                        tuple(record), len(X), seconds, predictor)
+
+
+def _refit_member(problem: Problem, member: RefitMember,
+                  deadline: float | None) -> tuple[Member, ...] | None:
+    """The member's models fitted on the problem's rows, weighted; None when cut."""
+    adapter = get_adapter(member.family)
+    settings = {k: v for k, v in member.params.items() if not k.startswith("_")}
+    if problem.strategy.kind == "cv":
+        try:
+            fit = problem.fit(member.family, settings, member.seed, deadline, share_time=False)
+        except TimeoutError:
+            return None
+        if any(c is not None for c in fit.cuts):
+            return None
+        return tuple(Member(m.family, m.features, m.model, m.weight * member.weight)
+                     for m in fit.members)
+    if adapter.rounds_param is not None and member.rounds is not None:
+        settings[adapter.rounds_param] = member.rounds
+    pipeline, matrix, _ = problem.matrices(adapter.preprocessing, 0)
+    model = adapter.fit(
+        matrix, problem.y, task=problem.task, n_classes=problem.n_classes, params=settings,
+        seed=member.seed, n_threads=problem.n_threads,
+        categorical_indices=pipeline.categorical_indices_ if pipeline is not None else (),
+        deadline=deadline)
+    if adapter.take_cut(model) is not None:
+        return None
+    return (Member(member.family, pipeline, model, member.weight),)
+
+
+def mean_rounds(family: str, members: Sequence[Member]) -> int | None:
+    """The mean rounds the fitted models of one trial kept (None: the family has none)."""
+    adapter = get_adapter(family)
+    rounds = [adapter.fitted_rounds(m.model) for m in members]
+    if adapter.rounds_param is None or not rounds or any(r is None for r in rounds):
+        return None
+    return max(1, round(float(np.mean([float(r) for r in rounds if r is not None]))))

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,7 @@ from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
-from mlpilot.search.refit import RefitOutcome, refit_estimate, refit_members
+from mlpilot.search.refit import RefitMember, mean_rounds, refit_estimate, rows_per_fit
 from mlpilot.search.scoring import Scorer
 from mlpilot.search.threshold import choose_threshold
 from mlpilot.search.validation import (
@@ -79,8 +79,8 @@ MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less 
 ENSEMBLE = "ensemble"
 IMBALANCE_RATIO = 3.0
 PRUNE_AFTER = 4  # complete trials (baseline aside) before cross-validated trials are pruned
-REFIT_MAX_SHARE = 0.35  # of the budget: the most a search sets aside for the refit
-REFIT_ENSEMBLE = 1.5  # the refit reserve, as a multiple of the best single trial's refit
+REFIT_MAX_SHARE = 0.35  # of the budget: the most a search sets aside for the final fit
+REFIT_ENSEMBLE = 1.5  # the final fit's reserve, as a multiple of the best single trial's refit
 #: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
 CUT_KEY = "_cut_at"
 
@@ -121,18 +121,14 @@ class SearchResult:
     best: Predictor
     baseline: Predictor
     strategy: Strategy = field(default_factory=lambda: Strategy("holdout", 1))
-    #: the refit on every training row (see :mod:`mlpilot.search.refit`)
-    refit: RefitOutcome = field(default_factory=lambda: RefitOutcome(False, "not considered"))
+    #: the chosen trials as the final fit on every labelled row needs them
+    members: tuple[RefitMember, ...] = field(default=(), compare=False)
+    #: rows each of the search's models trained on (a fold's, or the training rows)
+    rows_per_fit: int = 0
 
     @property
     def best_trial(self) -> TrialResult:
         return self.trials[self.best_number]
-
-    @property
-    def final(self) -> Predictor:
-        """The model to register: the refit one when the refit was done, else :attr:`best`
-        (which is the one the validation scores describe)."""
-        return self.refit.predictor if self.refit.predictor is not None else self.best
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
                strategy: str | None = None, allow_cv: bool = True,
                limits: Limits | None = None, ensemble: bool = True,
                replay: Sequence[Any] | None = None,
-               refit: bool | None = None) -> SearchResult:
+               refit_rows: int | None = None) -> SearchResult:
     """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
@@ -174,9 +170,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         ensemble: build the greedy ensemble (off with a latency limit).
         replay: a recorded trial sequence (objects with number, family, params, seed) to
             refit in order, without deadlines, instead of searching.
-        refit: refit the chosen configuration on every training row after a holdout search:
-            None decides from the time left (see :mod:`mlpilot.search.refit`), True / False
-            force it (a replay passes the recorded decision).
+        refit_rows: the rows the final fit on every labelled row will use
+            (:func:`mlpilot.search.refit.refit_all`, run after the search): the search keeps
+            back the time it is estimated to take. None: no final fit follows.
 
     Raises:
         ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
@@ -197,40 +193,14 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             configs: Iterator[_Config] = _replayed(replay)
         else:
             configs = _sampled(problem, families, seed, scorer)
-        refitting = refit is not False and plan.kind == "holdout"
+        refit_per_fit = (rows_per_fit(refit_rows, plan) if refit_rows is not None
+                         and replay is None and max_trials is None else None)
         loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
-                     whole_budget=max_trials is not None, refitting=refitting and refit is None)
+                     whole_budget=max_trials is not None, refit_per_fit=refit_per_fit)
         loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
-    result = loop.finish(classes, ensemble and limits.max_latency is None, replay)
-    return _refit(result, loop, classes, refit, refitting)
-
-
-def _refit(result: SearchResult, loop: _Loop, classes: Sequence[Any] | None,
-           requested: bool | None, refitting: bool) -> SearchResult:
-    """Refit the chosen configuration on every training row when it pays (or as recorded)."""
-    problem = loop.problem
-    weights = ensemble_weights(result)
-    if not refitting:
-        why = ("not needed: cross-validation fitted bagged models on every training row"
-               if problem.strategy.kind == "cv" else "not done: switched off")
-        return replace(result, refit=RefitOutcome(False, why))
-    if result.best_trial.family == "baseline":
-        return replace(result, refit=RefitOutcome(False, "not done: the baseline was chosen"))
-    estimate = refit_estimate([loop.fits[n].fit_seconds for n in weights],
-                              n_rows=len(problem.y), n_train_rows=problem.n_train_rows)
-    left = loop.budget.remaining()
-    # with a trial-count budget the decision must not depend on the machine's speed
-    if requested is None and not loop.whole_budget and estimate > left:
-        return replace(result, refit=RefitOutcome(
-            False, f"not done: an estimated {estimate:.1f} s, {left:.1f} s left"))
-    specs = {t.number: (t.family, t.params, t.seed) for t in result.trials
-             if t.number in weights}
-    outcome = refit_members(problem, weights, loop.fits, specs, classes=classes,
-                            threshold=result.best.threshold,
-                            deadline=None if requested else loop.budget.deadline())
-    return replace(result, refit=outcome)
+    return loop.finish(classes, ensemble and limits.max_latency is None, replay)
 
 
 # -- configurations ----------------------------------------------------------------------
@@ -329,14 +299,14 @@ class _Loop:
     def __init__(self, problem: Problem, scorer: Scorer, limits: Limits, budget: Budget,
                  reserve: float, replaying: bool,
                  on_trial: Callable[[TrialResult], None] | None, whole_budget: bool,
-                 refitting: bool = False) -> None:
+                 refit_per_fit: int | None = None) -> None:
         self.problem, self.scorer, self.limits = problem, scorer, limits
         self.budget, self.reserve, self.replaying = budget, reserve, replaying
         # with a trial-count budget no trial is cut short by a per-trial share of the time (which
         # depends on the machine's speed): only the run's own end stops one
         self.whole_budget = whole_budget
         self.on_trial = on_trial
-        self.refitting = refitting
+        self.refit_per_fit = refit_per_fit
         self.trials: list[TrialResult] = []
         self.fits: dict[int, TrialFit] = {}
         self.seen: dict[bytes, int] = {}
@@ -443,10 +413,10 @@ class _Loop:
         return prune
 
     def _reserve(self) -> float:
-        """Time kept back from the trials: the final steps, plus (when a refit may follow a
-        holdout search) the estimated refit of the best trial so far, if at most
-        :data:`REFIT_MAX_SHARE` of the budget; a larger refit is not attempted."""
-        if not self.refitting or self.whole_budget:
+        """Time kept back from the trials: the final steps, plus (when the final fit on every
+        labelled row follows) the estimated refit of the best trial so far, if at most
+        :data:`REFIT_MAX_SHARE` of the budget; a larger refit is not reserved for."""
+        if self.refit_per_fit is None:
             return self.reserve
         sign = 1.0 if self.scorer.greater_is_better else -1.0
         scored = [t for t in self.trials if t.number in self.fits and t.score is not None
@@ -455,7 +425,7 @@ class _Loop:
             return self.reserve
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         estimate = refit_estimate([self.fits[best.number].fit_seconds],
-                                  n_rows=len(self.problem.y),
+                                  n_rows=self.refit_per_fit,
                                   n_train_rows=self.problem.n_train_rows) * REFIT_ENSEMBLE
         if estimate > REFIT_MAX_SHARE * self.budget.seconds:
             return self.reserve
@@ -494,8 +464,15 @@ class _Loop:
                     self.on_trial(result)
                 if sign * blend_score > sign * chosen_score:
                     weights, chosen_number, chosen_score = picked, number, blend_score
-        members = [Member(m.family, m.features, m.model, m.weight * w)
-                   for n, w in weights.items() for m in self.fits[n].members]
+        by_number = {t.number: t for t in self.trials}
+        refit = tuple(
+            RefitMember(n, by_number[n].family, dict(by_number[n].params), by_number[n].seed, w,
+                        tuple(Member(m.family, m.features, m.model, m.weight * w)
+                              for m in self.fits[n].members),
+                        mean_rounds(by_number[n].family, self.fits[n].members),
+                        self.fits[n].fit_seconds)
+            for n, w in weights.items())
+        members = [m for chosen_member in refit for m in chosen_member.validated]
         threshold = None
         if problem.task is Task.BINARY:
             scored = sum(self.fits[n].prediction * w for n, w in weights.items())
@@ -504,7 +481,8 @@ class _Loop:
         chosen = Predictor(problem.schema, problem.task, labels, members, threshold=threshold)
         baseline = Predictor(problem.schema, problem.task, labels, list(self.fits[0].members))
         return SearchResult(trials=tuple(self.trials), best_number=chosen_number, best=chosen,
-                            baseline=baseline, strategy=problem.strategy)
+                            baseline=baseline, strategy=problem.strategy, members=refit,
+                            rows_per_fit=problem.n_train_rows)
 
 
 def _ensemble_recorded(replay: Sequence[Any] | None, default: bool) -> bool:

@@ -1,0 +1,99 @@
+"""The final fit on every labelled row, on real flights: what is refit, how, and when not."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.budget import Budget
+from mlpilot.models.registry import get_adapter
+from mlpilot.search.refit import RefitOutcome, refit_all, rows_per_fit
+from mlpilot.search.study import SearchResult, run_search
+
+
+def search(problem: dict, **options) -> SearchResult:
+    """A search on the first 3,500 + 1,000 rows (the last 500 play the test rows)."""
+    options.setdefault("budget", Budget(120))
+    options.setdefault("seed", 0)
+    options.setdefault("n_threads", 2)
+    return run_search(problem["train_X"], problem["train_y"],
+                      problem["valid_X"].iloc[:1000], problem["valid_y"][:1000],
+                      schema=problem["schema"], task=problem["task"],
+                      classes=problem["classes"], scorer=problem["scorer"], **options)
+
+
+def everything(problem: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    X = pd.concat([problem["train_X"], problem["valid_X"]], ignore_index=True)
+    return X, np.concatenate([problem["train_y"], problem["valid_y"]])
+
+
+def refit(problem: dict, result: SearchResult, **options) -> RefitOutcome:
+    X, y = everything(problem)
+    options.setdefault("deadline", None)
+    return refit_all(X, y, result.members, schema=problem["schema"], task=problem["task"],
+                     classes=problem["classes"], strategy=result.strategy, seed=0,
+                     n_threads=2, threshold=result.best.threshold,
+                     searched_rows=result.rows_per_fit, **options)
+
+
+@pytest.fixture(scope="module")
+def holdout(delay_problem) -> SearchResult:
+    return search(delay_problem, max_trials=6, families=["lightgbm", "linear", "knn"],
+                  strategy="holdout")
+
+
+def test_after_a_holdout_each_member_is_refit_on_every_row_with_its_rounds(
+        holdout, delay_problem):
+    outcome = refit(delay_problem, holdout)
+    assert outcome.done and outcome.rows == 5000 and "5,000 labelled rows" in outcome.reason
+    assert [m["trial"] for m in outcome.members] == [m.trial for m in holdout.members]
+    assert outcome.refit_trials == [m.trial for m in holdout.members]
+    final = outcome.predictor
+    assert final is not None and final.threshold == holdout.best.threshold
+    for record, member in zip(outcome.members, final.members, strict=True):
+        assert record["refit"] and record["rounds"] >= 1
+        assert get_adapter(member.family).fitted_rounds(member.model) == record["rounds"]
+    # the refit models saw the last 1,500 rows too, so they predict differently
+    rows = delay_problem["valid_X"].iloc[1000:]
+    assert not np.array_equal(final.predict_proba(rows), holdout.best.predict_proba(rows))
+    assert refit(delay_problem, holdout).predictor.to_bytes() == final.to_bytes()
+
+
+def test_after_cross_validation_each_member_is_bagged_again_over_every_row(delay_problem):
+    result = search(delay_problem, max_trials=3, families=["lightgbm"], strategy="cv",
+                    ensemble=False)
+    outcome = refit(delay_problem, result)
+    assert outcome.done and "5-fold bagging" in outcome.reason
+    final = outcome.predictor
+    assert final is not None and len(final.members) == 5 == len(result.best.members)
+    assert sum(m.weight for m in final.members) == pytest.approx(1.0)
+    assert rows_per_fit(5000, result.strategy) == 4000
+    assert all(m["rounds"] is None for m in outcome.members)  # early stopping per fold
+    assert refit(delay_problem, result).predictor.to_bytes() == final.to_bytes()
+
+
+def test_members_the_time_left_cannot_cover_keep_their_validated_models(holdout,
+                                                                       delay_problem):
+    none = refit(delay_problem, holdout, deadline=time.monotonic() + 1e-3)
+    assert not none.done and none.predictor is None
+    assert all(not m["refit"] and "kept as validated" in m["note"] for m in none.members)
+    # a replay refits exactly the recorded members, whatever the clock says
+    assert len(holdout.members) > 1  # the ensemble of the fixture
+    first = holdout.members[0].trial
+    part = refit(delay_problem, holdout, only=[first])
+    assert part.done and part.refit_trials == [first]
+    assert f"1 of {len(holdout.members)} members" in part.reason
+    assert len(part.predictor.members) == len(holdout.best.members)
+    same = [a.model is b.model for a, b in zip(part.predictor.members, holdout.best.members,
+                                               strict=True)]
+    assert same == [m.trial != first for m in holdout.members]
+
+
+def test_the_baseline_is_never_refit(delay_problem):
+    result = search(delay_problem, max_trials=1, strategy="holdout")
+    assert result.best_trial.family == "baseline"
+    outcome = refit(delay_problem, result)
+    assert not outcome.done and "baseline" in outcome.reason
