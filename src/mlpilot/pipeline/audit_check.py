@@ -57,6 +57,10 @@ def verify_workspace(store: StoreHandle, *, objects: bool = True) -> AuditReport
             keys.setdefault(d.profile_sha256, f"dataset v{d.version} profile")
         for m in session.execute(select(ModelVersionRow)).scalars():
             keys.setdefault(m.artifact_sha256, f"model v{m.version} artifact (run {m.run_id})")
+            evaluated = json.loads(m.lineage_json).get("evaluated", {}).get("artifact_sha256")
+            if evaluated:
+                keys.setdefault(evaluated, f"model v{m.version} evaluated artifact "
+                                           f"(run {m.run_id})")
         manifests: dict[str, dict[str, Any]] = {}
         for r in session.execute(select(RunRow)).scalars():
             manifest = json.loads(r.manifest_json)

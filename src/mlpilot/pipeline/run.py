@@ -7,6 +7,7 @@ search gets what remains after a reserve for evaluation and registration.
 from __future__ import annotations
 
 import json
+import time
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ RESERVE_FRACTION = 0.06
 RESERVE_MIN_SECONDS = 1.0
 #: seconds the final fit on every labelled row leaves for storing and registering the model
 REGISTER_FRACTION = 0.03
+#: the final model is assumed to take this many times as long to store as the evaluated one
+STORE_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -245,17 +248,6 @@ def _pipeline(
     baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
                                 classes)
 
-    refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
-                               classes=classes, n_threads=spec.cpus, budget=budget,
-                               refit=refit, max_trials=max_trials, replay=trial_sequence
-                               is not None)
-    observer.stage("refit", refit_outcome.reason)
-    final = refit_outcome.predictor or evaluated
-
-    observer.stage("register", "model artifact and lineage")
-    artifact_sha = store.objects.put(final.to_bytes())
-    evaluated_sha = (store.objects.put(evaluated.to_bytes()) if final is not evaluated
-                     else artifact_sha)
     best_trial = next(t for t in result.trials if t.number == result.best_number)
     test_score = test_metrics[metric.name]
     predictions_sha = store.objects.put(prediction_bytes(test_prediction))
@@ -269,6 +261,21 @@ def _pipeline(
     if champion_score is not None:
         reason = (f"{metric.name} {test_score:.5f} vs champion {champion_score:.5f} on this "
                   f"run's test rows: {'better' if promote else 'not better'}")
+    # stored before the final fit, which then leaves room to store a model of the same size
+    started = time.monotonic()
+    evaluated_sha = store.objects.put(evaluated.to_bytes())
+    store_seconds = time.monotonic() - started
+
+    refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
+                               classes=classes, n_threads=spec.cpus, budget=budget,
+                               refit=refit, max_trials=max_trials,
+                               replay=trial_sequence is not None, store_seconds=store_seconds)
+    observer.stage("refit", refit_outcome.reason)
+    final = refit_outcome.predictor or evaluated
+
+    observer.stage("register", "model artifact and lineage")
+    artifact_sha = (store.objects.put(final.to_bytes()) if final is not evaluated
+                    else evaluated_sha)
     lineage = {
         "dataset": {"version": dataset.version, "sha256": dataset.sha256},
         "schema_hash": schema.hash,
@@ -327,15 +334,18 @@ def _pipeline(
 def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: Schema,
                config: ProjectConfig, classes: list[Any] | None, n_threads: int,
                budget: Budget, refit: bool | Sequence[int] | None, max_trials: int | None,
-               replay: bool) -> RefitOutcome:
-    """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`)."""
+               replay: bool, store_seconds: float) -> RefitOutcome:
+    """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`),
+    ending early enough to store a model as large as the evaluated one (``store_seconds``)
+    and register it."""
     if refit is False or (replay and refit is None):
         return RefitOutcome(False, "not done: switched off" if refit is False
                             else "not done: the recorded run did not refit")
     if result.best_trial.family == "baseline":
         return RefitOutcome(False, "not done: the baseline was chosen")
     only: list[int] | None = None
-    deadline: float | None = budget.deadline() - max(0.5, REGISTER_FRACTION * budget.seconds)
+    deadline: float | None = budget.deadline() - max(
+        0.5, REGISTER_FRACTION * budget.seconds) - STORE_MARGIN * store_seconds
     if refit is not None and refit is not True:
         only, deadline = [int(n) for n in refit], None  # as recorded: no deadline
     elif refit is True or max_trials is not None:
