@@ -73,7 +73,7 @@ from mlpilot.search.validation import (
 
 DEFAULT_FAMILIES: tuple[str, ...] = ("lightgbm", "catboost", "xgboost", "linear",
                                      "extra_trees", "random_forest", "knn")
-RESERVE_FRACTION = 0.1  # of the budget, kept for the last trial's scoring and the final steps
+RESERVE_FRACTION = 0.05  # of the budget, kept for the last trial's scoring and the final steps
 MIN_RESERVE_SECONDS = 0.25
 MIN_TRIAL_SECONDS = 1.0  # a trial may use half of what remains, but never less than this
 ENSEMBLE = "ensemble"
