@@ -414,8 +414,10 @@ class _Loop:
 
     def _reserve(self) -> float:
         """Time kept back from the trials: the final steps, plus (when the final fit on every
-        labelled row follows) the estimated refit of the best trial so far, if at most
-        :data:`REFIT_MAX_SHARE` of the budget; a larger refit is not reserved for."""
+        labelled row follows) the estimated refit of the best trial so far, times
+        :data:`REFIT_ENSEMBLE` for an ensemble's further members, at most
+        :data:`REFIT_MAX_SHARE` of the budget; when even the best trial alone would take more
+        than that share, nothing is reserved for it."""
         if self.refit_per_fit is None:
             return self.reserve
         sign = 1.0 if self.scorer.greater_is_better else -1.0
@@ -426,10 +428,11 @@ class _Loop:
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         estimate = refit_estimate([self.fits[best.number].fit_seconds],
                                   n_rows=self.refit_per_fit,
-                                  n_train_rows=self.problem.n_train_rows) * REFIT_ENSEMBLE
-        if estimate > REFIT_MAX_SHARE * self.budget.seconds:
+                                  n_train_rows=self.problem.n_train_rows)
+        most = REFIT_MAX_SHARE * self.budget.seconds
+        if estimate > most:
             return self.reserve
-        return self.reserve + estimate
+        return self.reserve + min(most, estimate * REFIT_ENSEMBLE)
 
     def finish(self, classes: Sequence[Any] | None, build_ensemble: bool,
                replay: Sequence[Any] | None) -> SearchResult:
