@@ -116,3 +116,14 @@ def test_invalid_budget_is_refused(home, flights_csv, capsys):
     code, _, err = run_cli(capsys, "project", "approve", "flights", "--time", "soon")
     assert code != 0 and "duration" in err and "5m" in err
     assert Workspace(home).project("flights").approved_budget is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bogus"], "No such command 'bogus'"),
+    (["run", "--bogus"], "No such option: --bogus"),
+])
+def test_an_unknown_command_or_option_is_a_usage_error_not_a_traceback(home, capsys, args,
+                                                                       message):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and message in err and "Try 'mlpilot" in err
+    assert "Traceback" not in out + err

@@ -116,6 +116,24 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to bin
                host=host, port=port, workers=workers)
 
 
+def _click_exceptions() -> list[object]:
+    """click's exceptions module, and the copy of click that Typer (0.29 on) vendors and
+    raises its usage errors from (an unknown command raises that copy's UsageError)."""
+    modules: list[object] = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        return modules
+    return [*modules, vendored]
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(m, name) for m in _click_exceptions() if hasattr(m, name))
+
+
+_ABORT, _USAGE, _EXIT = _classes("Abort"), _classes("ClickException"), _classes("Exit")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn anticipated errors into one clear paragraph."""
     command = typer.main.get_command(app)
@@ -124,14 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     except MlpilotError as exc:
         print_error(exc.message)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORT:
         print_error("aborted")
         return 130
-    except click.ClickException as exc:
+    except _USAGE as exc:
         exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
+        return int(exc.exit_code)
+    except _EXIT as exc:
+        return int(exc.exit_code)
     # without standalone mode click returns a command's `typer.Exit(code)` instead of raising
     return code if isinstance(code, int) else 0
 
