@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 
-def run_mlpilot(train, test, target, task, budget, seed, cpus):
+def run_mlpilot(train, test, target, task, budget, seed, cpus, time_column=None):
     from mlpilot import Workspace
 
     home = Path(tempfile.mkdtemp(prefix="mlpilot-bench-"))
@@ -27,7 +27,8 @@ def run_mlpilot(train, test, target, task, budget, seed, cpus):
     metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
     started = time.monotonic()
     ws = Workspace(home)
-    project = ws.create_project("bench", train, target, task=task, metric=metric, seed=seed)
+    project = ws.create_project("bench", train, target, task=task, metric=metric, seed=seed,
+                                time_column=time_column)
     project.approve(time=float(budget), cpus=cpus)
     outcome = project.run()
     fit_seconds = time.monotonic() - started
@@ -40,15 +41,18 @@ def run_mlpilot(train, test, target, task, budget, seed, cpus):
         "run_seconds": outcome.seconds}
 
 
-def run_flaml(train, test, target, task, budget, seed, cpus):
+def run_flaml(train, test, target, task, budget, seed, cpus, time_column=None):
     from flaml import AutoML
 
     metric = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
     automl = AutoML()
+    if time_column is not None:  # FLAML's time split validates on the last rows in order
+        train = train.sort_values(time_column, kind="stable").reset_index(drop=True)
     X, y = train.drop(columns=[target]), train[target]
     started = time.monotonic()
     automl.fit(X, y, task="classification" if task != "regression" else "regression",
-               metric=metric, time_budget=budget, seed=seed, n_jobs=cpus, verbose=0)
+               metric=metric, time_budget=budget, seed=seed, n_jobs=cpus, verbose=0,
+               **({"split_type": "time"} if time_column is not None else {}))
     fit_seconds = time.monotonic() - started
     X_test = test.drop(columns=[target])
     if task == "regression":
@@ -56,7 +60,7 @@ def run_flaml(train, test, target, task, budget, seed, cpus):
     return automl.predict_proba(X_test), list(automl.classes_), fit_seconds, {}
 
 
-def run_autogluon(train, test, target, task, budget, seed, cpus):
+def run_autogluon(train, test, target, task, budget, seed, cpus, time_column=None):
     from autogluon.tabular import TabularPredictor
 
     metric = {"binary": "roc_auc", "multiclass": "log_loss",
@@ -75,7 +79,7 @@ def run_autogluon(train, test, target, task, budget, seed, cpus):
     return proba.to_numpy(), list(proba.columns), fit_seconds, {}
 
 
-def run_lightgbm_default(train, test, target, task, budget, seed, cpus):
+def run_lightgbm_default(train, test, target, task, budget, seed, cpus, time_column=None):
     import lightgbm as lgb
 
     def prepare(frame):
@@ -115,10 +119,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--time-column", default=None,
+                        help="rows are time-ordered by this column: mlpilot is told (its "
+                             "split and validation follow time), FLAML gets split_type='time'; "
+                             "AutoGluon's tabular fit has no such option")
     args = parser.parse_args()
     train, test = pd.read_parquet(args.train), pd.read_parquet(args.test)
     pred, classes, fit_seconds, extra = RUNNERS[args.framework](
-        train, test, args.target, args.task, args.budget, args.seed, args.cpus)
+        train, test, args.target, args.task, args.budget, args.seed, args.cpus,
+        args.time_column)
     np.save(args.out.with_suffix(".npy"), np.asarray(pred, dtype=float))
     args.out.write_text(json.dumps({"fit_seconds": fit_seconds, "classes": classes,
                                     **extra}, default=str))
