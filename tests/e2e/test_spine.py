@@ -98,7 +98,7 @@ def test_run_list_and_the_registered_model(cli):
     evaluated = lineage["evaluated"]["artifact_sha256"]
     assert evaluated != model["artifact_sha256"]
     # the evaluated model trained on the training rows of the time-ordered split only
-    assert lineage["evaluated"]["rows"] == first["split"]["counts"]["train"] < 5000
+    assert lineage["evaluated"]["rows_per_model"] == first["split"]["counts"]["train"] < 5000
 
 
 def test_run_show_has_the_manifest(cli):
@@ -225,9 +225,13 @@ def test_a_crash_while_registering_leaves_no_model_and_a_failed_run(trained, mon
 
 
 def test_optimize_for_latency_keeps_only_fast_models(cli):
-    code, _, err = cli("run", "flights", "--max-trials", "6", "--optimize-for", "latency",
-                       "--max-latency-us", "3")
+    code, out, err = cli("run", "flights", "--max-trials", "6", "--optimize-for", "latency",
+                         "--max-latency-us", "3", "--no-final-fit")
     assert code == 0, err
+    assert "Final fit: not done: switched off" in " ".join(out.split())
+    model = json_of(cli, "model", "list", "flights")[-1]
+    assert not model["lineage"]["refit"]["done"]
+    assert model["lineage"]["evaluated"]["artifact_sha256"] == model["artifact_sha256"]
     board = json_of(cli, "leaderboard", "flights")
     assert "ensemble" not in {t["family"] for t in board}
     rejected = [t for t in board if t["state"] == "rejected"]

@@ -97,3 +97,29 @@ def test_the_baseline_is_never_refit(delay_problem):
     assert result.best_trial.family == "baseline"
     outcome = refit(delay_problem, result)
     assert not outcome.done and "baseline" in outcome.reason
+
+
+def test_a_failing_or_oversized_refit_keeps_the_validated_models(holdout, delay_problem,
+                                                                 monkeypatch):
+    import mlpilot.search.refit as refit_module
+
+    small = refit(delay_problem, holdout, memory_mb=1)
+    assert not small.done and small.predictor is None
+    assert all("over the approved 1 MB" in m["note"] for m in small.members)
+
+    failing = holdout.members[0].trial
+    real = refit_module._refit_member
+
+    def broken(problem, member, deadline):
+        if member.trial == failing:
+            raise ValueError("out of disk")
+        return real(problem, member, deadline)
+
+    monkeypatch.setattr(refit_module, "_refit_member", broken)
+    outcome = refit(delay_problem, holdout)
+    note = next(m["note"] for m in outcome.members if m["trial"] == failing)
+    assert "the refit failed (ValueError: out of disk)" in note
+    assert outcome.done and failing not in outcome.refit_trials
+    first = [a.model is b.model for a, b in zip(outcome.predictor.members,
+                                                 holdout.best.members, strict=True)]
+    assert first == [m.trial == failing for m in holdout.members]

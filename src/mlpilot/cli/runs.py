@@ -37,11 +37,16 @@ def start(
     max_latency_us: float = typer.Option(20.0, "--max-latency-us", min=0.01,
                                          help="Per-row prediction limit with "
                                               "--optimize-for latency."),
+    final_fit: bool = typer.Option(True, "--final-fit/--no-final-fit",
+                                   help="Refit the chosen model on every labelled row after "
+                                        "evaluation (default), or serve the model exactly as "
+                                        "evaluated on the test rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON, no display."),
 ) -> None:
-    """Run the pipeline inside the approved budget: split, search, evaluate, register, promote.
+    """Run the pipeline inside the approved budget: split, search, evaluate, final fit on
+    every labelled row, register, promote.
 
-    Example: mlpilot run flights --optimize-for latency --max-latency-us 10
+    Example: mlpilot run flights --optimize-for latency --max-latency-us 10 --no-final-fit
     """
     if optimize_for not in ("accuracy", "latency"):
         raise ConfigError(f"unknown --optimize-for value {optimize_for!r}",
@@ -50,19 +55,21 @@ def start(
     project = open_workspace().project(name)
     spec = project.require_approved_budget()
     if as_json:
-        outcome = project.run(max_trials=max_trials, max_latency_us=latency)
+        outcome = project.run(max_trials=max_trials, max_latency_us=latency,
+                              final_fit=final_fit)
         print_json(outcome.__dict__)
         return
     console.print(f"Running [bold]{name}[/] within {spec.describe()}")
     with LiveRunDisplay(spec.time_seconds, project.config.metric) as display:
         outcome = project.run(max_trials=max_trials, observer=display,
-                              max_latency_us=latency)
+                              max_latency_us=latency, final_fit=final_fit)
     console.print(f"Run [bold]{outcome.run_id}[/] finished in {outcome.seconds:.1f}s; "
                   f"registered model version [bold]{outcome.model_version}[/]")
     print_leaderboard(project, outcome.run_id, limit=10)
     metric = project.config.metric
     console.print(f"Test {metric}: [bold]{outcome.test_metrics[metric]:.5f}[/] "
                   f"(baseline {outcome.baseline_test_metrics[metric]:.5f})")
+    console.print(f"Final fit: {outcome.final_fit}")
     verdict = "[green]promoted to champion[/]" if outcome.promoted else "[yellow]not promoted[/]"
     console.print(f"Model v{outcome.model_version} {verdict}: {outcome.promotion_reason}")
 

@@ -61,6 +61,8 @@ class RunOutcome:
     baseline_test_metrics: dict[str, float]
     seconds: float
     first_trial_seconds: float | None
+    #: what the final fit on every labelled row did (see :mod:`mlpilot.search.refit`)
+    final_fit: str = ""
 
 
 def encode_target(y: pd.Series, task: Task) -> tuple[np.ndarray, list[Any] | None]:
@@ -112,10 +114,10 @@ def execute_run(
     ``reproduces`` names the run this one re-creates: it is recorded in the manifest and the
     new model is registered but never promoted. ``approval_id`` reuses that run's approval.
     ``refit`` is the final fit on every labelled row after evaluation (see
-    :mod:`mlpilot.search.refit`): None decides member by member from the time left (every
-    member with ``max_trials``, so the decision never depends on the machine's speed), False
-    skips it, and a sequence of trial numbers refits exactly those (a reproduction passes the
-    recorded ones).
+    :mod:`mlpilot.search.refit`): None decides member by member from the time left (with
+    ``max_trials``, every member whatever the estimate, stopping only at the run's end, like
+    its trials; not with a latency limit), False skips it, and a sequence of trial numbers
+    refits exactly those without a deadline (a reproduction passes the recorded ones).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -238,7 +240,7 @@ def _pipeline(
             classes=classes, scorer=metric, budget=search_budget, seed=config.seed,
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
-            refit_rows=None if refit is False else len(y_all))
+            refit_rows=None if refit is False or max_latency_us is not None else len(y_all))
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
@@ -269,7 +271,8 @@ def _pipeline(
     refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
                                classes=classes, n_threads=spec.cpus, budget=budget,
                                refit=refit, max_trials=max_trials,
-                               replay=trial_sequence is not None, store_seconds=store_seconds)
+                               replay=trial_sequence is not None, store_seconds=store_seconds,
+                               max_latency_us=max_latency_us, memory_mb=spec.memory_mb)
     observer.stage("refit", refit_outcome.reason)
     final = refit_outcome.predictor or evaluated
 
@@ -282,7 +285,7 @@ def _pipeline(
         "split": {"hash": split.hash, "method": split.method, "object": split_sha},
         "validation": result.strategy.to_dict(),
         "evaluated": {
-            "artifact_sha256": evaluated_sha, "rows": result.rows_per_fit,
+            "artifact_sha256": evaluated_sha, "rows_per_model": result.rows_per_fit,
             "note": ("the model the test metrics describe: fitted without the test rows"
                      + ("; the registered artifact is the same configuration refit on every "
                         "labelled row" if final is not evaluated else
@@ -328,13 +331,15 @@ def _pipeline(
     return RunOutcome(run_id=run_id, model_version=model.version, promoted=promote,
                       promotion_reason=reason, test_metrics=test_metrics,
                       baseline_test_metrics=baseline_metrics, seconds=budget.elapsed(),
-                      first_trial_seconds=first_trial[0] if first_trial else None)
+                      first_trial_seconds=first_trial[0] if first_trial else None,
+                      final_fit=refit_outcome.reason)
 
 
 def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: Schema,
                config: ProjectConfig, classes: list[Any] | None, n_threads: int,
                budget: Budget, refit: bool | Sequence[int] | None, max_trials: int | None,
-               replay: bool, store_seconds: float) -> RefitOutcome:
+               replay: bool, store_seconds: float, max_latency_us: float | None,
+               memory_mb: int) -> RefitOutcome:
     """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`),
     ending early enough to store a model as large as the evaluated one (``store_seconds``)
     and register it."""
@@ -343,18 +348,24 @@ def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: 
                             else "not done: the recorded run did not refit")
     if result.best_trial.family == "baseline":
         return RefitOutcome(False, "not done: the baseline was chosen")
+    if max_latency_us is not None and refit is None:
+        # refit models can predict slower (k-NN searches more rows, a bag may keep more
+        # rounds): the validated ones are the ones measured under the limit
+        return RefitOutcome(False, "not done: a latency limit was set, and the validated "
+                                   "models are the ones measured under it")
     only: list[int] | None = None
     deadline: float | None = budget.deadline() - max(
         0.5, REGISTER_FRACTION * budget.seconds) - STORE_MARGIN * store_seconds
     if refit is not None and refit is not True:
         only, deadline = [int(n) for n in refit], None  # as recorded: no deadline
     elif refit is True or max_trials is not None:
-        # every member, so a trial-count run decides the same on any machine
+        # every member whatever the estimate, so a trial-count run decides the same on any
+        # machine; like its trials, it stops only at the run's end
         only = [m.trial for m in result.members]
     return refit_all(X, y, result.members, schema=schema, task=config.task, classes=classes,
                      strategy=result.strategy, seed=config.seed, n_threads=n_threads,
                      threshold=result.best.threshold, searched_rows=result.rows_per_fit,
-                     deadline=deadline, only=only)
+                     deadline=deadline, only=only, memory_mb=memory_mb)
 
 
 def _raw_prediction(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:

@@ -220,13 +220,16 @@ class Project:
     # -- runs ------------------------------------------------------------------------------
 
     def run(self, *, max_trials: int | None = None, observer: RunObserver | None = None,
-            max_latency_us: float | None = None) -> RunOutcome:
+            max_latency_us: float | None = None, final_fit: bool = True) -> RunOutcome:
         """Run the pipeline inside the approved budget; raises ApprovalError without one.
 
         ``max_latency_us`` keeps only models predicting under that many µs per row.
+        ``final_fit=False`` registers the chosen model exactly as evaluated, without the
+        final fit on every labelled row.
         """
         return execute_run(self._store, self.name, max_trials=max_trials, observer=observer,
-                           max_latency_us=max_latency_us)
+                           max_latency_us=max_latency_us,
+                           refit=None if final_fit else False)
 
     def runs(self) -> list[Run]:
         with self._store.transaction() as session:

@@ -103,7 +103,8 @@ def rows_per_fit(n_rows: int, strategy: Strategy) -> int:
 def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
               schema: Schema, task: Task, classes: Sequence[Any] | None, strategy: Strategy,
               seed: int, n_threads: int, threshold: float | None, searched_rows: int,
-              deadline: float | None, only: Collection[int] | None = None) -> RefitOutcome:
+              deadline: float | None, only: Collection[int] | None = None,
+              memory_mb: int | None = None) -> RefitOutcome:
     """Fit each member of the chosen model again on every row of ``X`` (see the module).
 
     Args:
@@ -112,8 +113,14 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
             cross-validating each member again over all rows.
         searched_rows: rows each of the search's models trained on (for the estimates).
         deadline: the monotonic time the refit must end by; None (a replay) never stops it.
-        only: refit exactly these trials, whatever the time (a replay passes the recorded
-            ones); None decides member by member from the time left.
+        only: refit exactly these trials, whatever the time left (a replay passes the
+            recorded ones, a trial-count run all of them), still stopping at ``deadline``;
+            None decides member by member from the time left.
+        memory_mb: the approved memory; a member whose estimated peak on every row exceeds
+            it keeps its validated models.
+
+    A member whose refit fails keeps its validated models too (the error is recorded): the
+    final fit never costs the run its model.
     """
     started = time.monotonic()
     n_classes = len(classes) if task.is_classification and classes else None
@@ -127,11 +134,21 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
         if member.family == "baseline":
             notes[member.trial] = "the baseline is kept as validated"
             continue
+        if deadline is not None and time.monotonic() >= deadline:
+            notes[member.trial] = "kept as validated: no time left"
+            continue
+        if memory_mb is not None and only is None:
+            need = get_adapter(member.family).estimate_memory_mb(per_fit, X.shape[1],
+                                                                 member.params)
+            if need > memory_mb:
+                notes[member.trial] = (f"kept as validated: an estimated {need:,.0f} MB on "
+                                       f"every row, over the approved {memory_mb:,} MB")
+                continue
         if only is not None:
             if member.trial not in only:
                 notes[member.trial] = "not refit in the recorded run"
                 continue
-            stop = None
+            stop = deadline  # a replay passes None: never stopped
         else:
             estimate = refit_estimate([member.fit_seconds], n_rows=per_fit,
                                       n_train_rows=searched_rows)
@@ -141,7 +158,12 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
                                       f"{max(0.0, left):.1f} s left"
                 continue
             stop = deadline
-        models = _refit_member(problem, member, stop)
+        try:
+            models = _refit_member(problem, member, stop)
+        except Exception as exc:  # the validated models stay; the run keeps its model
+            notes[member.trial] = f"kept as validated: the refit failed ({type(exc).__name__}: " \
+                                  f"{exc})"
+            continue
         if models is None:
             notes[member.trial] = "kept as validated: the deadline cut its refit"
             continue
