@@ -70,13 +70,18 @@ def stored_reports(ws: Workspace) -> int:
         return int(quality_records.find_quality_report(session, dataset, 1) is not None)
 
 
+def create_flights(tmp_path: Path, frame: pd.DataFrame, suffix: str):
+    """(workspace, project, the file read whole, its path): `flights` created from the file."""
+    path = write(frame, tmp_path / f"flights{suffix}")
+    ws = Workspace(tmp_path / "ws")
+    project = ws.create_project("flights", path, target="delayed", time_column="time_hour")
+    return ws, project, read_table(path), path
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_multi_chunk_table_is_stored_as_the_in_memory_path_stored_it(
         tmp_path, gappy_flights, small_chunks, suffix):
-    path = write(gappy_flights, tmp_path / f"flights{suffix}")
-    ws = Workspace(tmp_path / "ws")
-    project = ws.create_project("flights", path, target="delayed", time_column="time_hour")
-    whole = read_table(path)
+    ws, project, whole, path = create_flights(tmp_path, gappy_flights, suffix)
     dataset = project.dataset()
     assert dataset["sha256"] == in_memory_sha(path)
     assert (dataset["rows"], dataset["columns"]) == (5000, 15)
@@ -96,10 +101,7 @@ def test_a_multi_chunk_table_is_stored_as_the_in_memory_path_stored_it(
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_table_longer_than_the_sample_keeps_its_bytes_and_its_schema(
         tmp_path, gappy_flights, short_sample, suffix):
-    path = write(gappy_flights, tmp_path / f"flights{suffix}")
-    ws = Workspace(tmp_path / "ws")
-    project = ws.create_project("flights", path, target="delayed", time_column="time_hour")
-    whole = read_table(path)
+    ws, project, whole, path = create_flights(tmp_path, gappy_flights, suffix)
     assert project.dataset()["sha256"] == in_memory_sha(path)
     # kinds from 1,000 sampled rows, domains (missing, range, categories) from all 5,000
     expected = infer_schema(whole, target="delayed", time_column="time_hour")

@@ -38,7 +38,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from mlpilot.core.errors import DataError
-from mlpilot.data.canonical import frame_to_arrow, spill_chunk
+from mlpilot.data.canonical import frame_to_arrow, probe_schema, spill_chunk
 from mlpilot.data.sources import PARQUET_STREAMING
 
 #: rows per record batch read back from the parent table
@@ -126,24 +126,20 @@ class TableAppend:
         if self._schema is not None:
             return self._schema
         probe = pd.concat([self._reference, *self._dtypes.values()], ignore_index=True)
-        inferred = pa.Schema.from_pandas(probe, preserve_index=False)
-        fields = []
-        for f in inferred:
-            kind = f.type
-            if pa.types.is_null(kind) or str(probe[f.name].dtype) == "object":
-                seen = self._types[f.name]
-                if len(seen) > 1:
-                    raise DataError(
-                        f"column {f.name!r} cannot hold the batch's values next to the "
-                        "existing rows'",
-                        expected="values of one type in every row of a column",
-                        found="types " + ", ".join(sorted(str(t) for t in seen)),
-                        fix="make the batch's values match the column's type, or edit the "
-                        "schema and re-create the project from the combined table")
-                kind = next(iter(seen)) if seen else pa.null()
-            fields.append(pa.field(f.name, kind))
-        target = pa.schema(fields)
-        self._schema = pa.Table.from_pandas(probe, schema=target, preserve_index=False).schema
+
+        def resolve(name: str) -> pa.DataType:
+            seen = self._types[name]
+            if len(seen) > 1:
+                raise DataError(
+                    f"column {name!r} cannot hold the batch's values next to the "
+                    "existing rows'",
+                    expected="values of one type in every row of a column",
+                    found="types " + ", ".join(sorted(str(t) for t in seen)),
+                    fix="make the batch's values match the column's type, or edit the "
+                    "schema and re-create the project from the combined table")
+            return next(iter(seen)) if seen else pa.null()
+
+        self._schema = probe_schema(probe, resolve)
         return self._schema
 
     def _cast(self, table: pa.Table) -> pa.Table:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -167,6 +168,19 @@ def table_to_parquet_bytes(df: pd.DataFrame) -> bytes:
     with CanonicalWriter(buffer, table.schema) as writer:
         writer.write(table)
     return buffer.getvalue()
+
+
+def probe_schema(probe: pd.DataFrame, resolve: Callable[[str], pa.DataType]) -> pa.Schema:
+    """The Arrow schema of a table shaped like ``probe`` (empty columns of the final dtypes),
+    with the pandas metadata of those dtypes. Columns pandas cannot type on their own
+    (all-missing, or object) get ``resolve(name)``: the Arrow type their values had."""
+    fields = []
+    for f in pa.Schema.from_pandas(probe, preserve_index=False):
+        kind = f.type
+        if pa.types.is_null(kind) or str(probe[f.name].dtype) == "object":
+            kind = resolve(f.name)
+        fields.append(pa.field(f.name, kind))
+    return pa.Table.from_pandas(probe, schema=pa.schema(fields), preserve_index=False).schema
 
 
 def spill_chunk(table: pa.Table, path: Path) -> None:

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from mlpilot.core.errors import DataError
-from mlpilot.data.canonical import frame_to_arrow, spill_chunk
+from mlpilot.data.canonical import frame_to_arrow, probe_schema, spill_chunk
 
 
 def _common_dtype(dtypes: list[Any]) -> Any:
@@ -164,14 +164,7 @@ class ChunkSpill:
             return self._schema
         dtypes = self.dtypes()
         probe = pd.DataFrame({name: pd.Series([], dtype=dtypes[name]) for name in self.columns})
-        fields = []
-        for f in pa.Schema.from_pandas(probe, preserve_index=False):
-            kind = f.type
-            if pa.types.is_null(kind) or probe[f.name].dtype == np.dtype("object"):
-                kind = _arrow_type(f.name, self._types[f.name])
-            fields.append(pa.field(f.name, kind))
-        target = pa.schema(fields)
-        self._schema = pa.Table.from_pandas(probe, schema=target, preserve_index=False).schema
+        self._schema = probe_schema(probe, lambda name: _arrow_type(name, self._types[name]))
         return self._schema
 
     def _cast(self, table: pa.Table) -> pa.Table:
