@@ -30,7 +30,6 @@ from mlpilot.evaluation.metrics import get_metric
 from mlpilot.pipeline.run import encode_target
 from mlpilot.search.refit import refit_all
 from mlpilot.search.study import run_search
-from mlpilot.search.validation import Strategy
 
 METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
@@ -58,13 +57,12 @@ def one(name: str, meta: dict, trials: int) -> dict:
 
     row = {"dataset": name, "members": [m.family for m in result.members],
            "validated": scored(result.best)}
-    for label, strategy in (("bagged_again", result.strategy),
-                            ("one_model", Strategy("holdout", 1))):
+    for label, form in (("bagged_again", "bag"), ("one_model", "one")):
         started = time.monotonic()
         outcome = refit_all(X, y, result.members, schema=schema, task=task, classes=classes,
-                            strategy=strategy, seed=0, n_threads=2,
+                            strategy=result.strategy, seed=0, n_threads=2,
                             threshold=result.best.threshold, searched_rows=result.rows_per_fit,
-                            deadline=None, only=[m.trial for m in result.members])
+                            deadline=None, only=[m.trial for m in result.members], form=form)
         row[label] = scored(outcome.predictor)
         row[f"{label}_seconds"] = round(time.monotonic() - started, 1)
     return row

@@ -94,6 +94,8 @@ def test_run_list_and_the_registered_model(cli):
     # the served model is the chosen configuration refit on every labelled row; the test
     # metrics describe the evaluated one, fitted without the test rows, stored beside it
     assert lineage["refit"]["done"] and lineage["refit"]["rows"] == 5000
+    assert lineage["refit"]["form"] == {"holdout": "one", "cv": "bag"}[
+        lineage["validation"]["kind"]]
     assert all(m["refit"] for m in lineage["refit"]["members"])
     evaluated = lineage["evaluated"]["artifact_sha256"]
     assert evaluated != model["artifact_sha256"]

@@ -48,6 +48,20 @@ def test_replay_into_a_new_run_is_identical(recorded, cli):
     assert models[0]["artifact_sha256"] == models[-1]["artifact_sha256"]
 
 
+def test_a_run_recorded_before_the_final_fit_form_replays_identically(copy_of, cli):
+    home, run_id = copy_of
+    with sqlite3.connect(home / "mlpilot.db") as db:
+        (text,) = db.execute("select manifest_json from runs where id = ?", (run_id,)).fetchone()
+        manifest = json.loads(text)
+        assert manifest["refit"].pop("form") == "one"  # a holdout member: one model
+        db.execute("update runs set manifest_json = ? where id = ?",
+                   (json.dumps(manifest), run_id))
+    code, out, err = cli(home, "reproduce", run_id, "--json")
+    assert code == 0, err
+    aspects = {c["aspect"]: c["identical"] for c in json.loads(out)["comparisons"]}
+    assert aspects["model artifact sha256"] and aspects["test predictions"]
+
+
 def test_from_scratch_search_of_a_trial_count_run_matches(recorded, cli):
     home, run_id = recorded
     code, out, err = cli(home, "reproduce", run_id, "--from-scratch", "--json")

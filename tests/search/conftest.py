@@ -1,4 +1,5 @@
-"""Fixtures: the flights delay problem on a slice of the real table, and an AUC scorer."""
+"""Fixtures: problems on a slice of the real flights table (delay, origin, distance) and
+their scorers."""
 
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ class LogLoss:
         return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
+class Rmse:
+    """Root mean squared error (lower is better)."""
+
+    name = "rmse"
+    greater_is_better = False
+
+    def __call__(self, y_true: np.ndarray, prediction: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((np.asarray(y_true) - prediction) ** 2)))
+
+
 @pytest.fixture(scope="session")
 def flights_schema() -> Schema:
     dtypes = {ColumnKind.INTEGER: "int64", ColumnKind.CATEGORICAL: "str",
@@ -88,4 +99,17 @@ def origin_problem(flights, flights_schema) -> dict:
         "train_X": flights[features].iloc[:3500], "train_y": y[:3500],
         "valid_X": flights[features].iloc[3500:], "valid_y": y[3500:],
         "schema": schema, "task": Task.MULTICLASS, "classes": classes, "scorer": LogLoss(),
+    }
+
+
+@pytest.fixture(scope="session")
+def distance_problem(flights, flights_schema) -> dict:
+    """How far does the flight go? (regression, scored by RMSE)"""
+    schema = Schema(columns=flights_schema.columns, target="distance", time_column="time_hour")
+    features = list(schema.feature_columns)
+    y = flights["distance"].to_numpy(dtype=np.float64)
+    return {
+        "train_X": flights[features].iloc[:3500], "train_y": y[:3500],
+        "valid_X": flights[features].iloc[3500:], "valid_y": y[3500:],
+        "schema": schema, "task": Task.REGRESSION, "classes": None, "scorer": Rmse(),
     }

@@ -9,9 +9,17 @@ import pandas as pd
 import pytest
 
 from mlpilot.core.budget import Budget
+from mlpilot.core.config import Task
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.refit import RefitOutcome, refit_all, rows_per_fit
+from mlpilot.search.refit import (
+    RefitOutcome,
+    member_refit_estimate,
+    refit_all,
+    refit_form,
+    rows_per_fit,
+)
 from mlpilot.search.study import SearchResult, run_search
+from mlpilot.search.validation import Strategy
 
 
 def search(problem: dict, **options) -> SearchResult:
@@ -66,13 +74,47 @@ def test_after_cross_validation_each_member_is_bagged_again_over_every_row(delay
     result = search(delay_problem, max_trials=3, families=["lightgbm"], strategy="cv",
                     ensemble=False)
     outcome = refit(delay_problem, result)
-    assert outcome.done and "5-fold bagging" in outcome.reason
+    assert outcome.done and "5-fold bagging" in outcome.reason and outcome.form == "bag"
     final = outcome.predictor
     assert final is not None and len(final.members) == 5 == len(result.best.members)
     assert sum(m.weight for m in final.members) == pytest.approx(1.0)
     assert rows_per_fit(5000, result.strategy) == 4000
     assert all(m["rounds"] is None for m in outcome.members)  # early stopping per fold
     assert refit(delay_problem, result).predictor.to_bytes() == final.to_bytes()
+
+
+def test_after_cross_validation_a_regression_member_is_one_model_with_the_folds_rounds(
+        distance_problem):
+    result = search(distance_problem, max_trials=3, families=["lightgbm"], strategy="cv",
+                    ensemble=False)
+    outcome = refit(distance_problem, result)
+    assert outcome.done and outcome.form == "one" and "(the folds' mean)" in outcome.reason
+    final = outcome.predictor
+    assert final is not None and len(final.members) == 1 < len(result.best.members)
+    [record], [member] = outcome.members, final.members
+    folds = [get_adapter("lightgbm").fitted_rounds(m.model) for m in result.best.members]
+    assert record["rounds"] == max(1, round(float(np.mean(folds))))
+    assert get_adapter("lightgbm").fitted_rounds(member.model) == record["rounds"]
+    assert outcome.to_dict()["form"] == "one"
+    assert refit(distance_problem, result).predictor.to_bytes() == final.to_bytes()
+    # the bag is still there to ask for (bench/refit_choice.py compares the two)
+    bag = refit(distance_problem, result, form="bag")
+    assert bag.form == "bag" and len(bag.predictor.members) == 5
+    assert "5-fold bagging" in bag.reason
+    with pytest.raises(ValueError, match="unknown final-fit form"):
+        refit(distance_problem, result, form="stack")
+
+
+def test_the_forms_and_their_estimates():
+    cv, holdout = Strategy("cv", 5), Strategy("holdout", 1)
+    assert refit_form(Task.REGRESSION, cv) == "one" == refit_form(Task.BINARY, holdout)
+    assert refit_form(Task.BINARY, cv) == "bag" == refit_form(Task.MULTICLASS, cv)
+    # five fold fits of 800 rows took 10 s: bagging 1,000 rows again is five fits of 800
+    # rows, one model is one fit of 1,000
+    assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
+                                 form="bag") == pytest.approx(10.0 * 1.25)
+    assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
+                                 form="one") == pytest.approx(2.0 * 1000 / 800 * 1.25)
 
 
 def test_members_the_time_left_cannot_cover_keep_their_validated_models(holdout,

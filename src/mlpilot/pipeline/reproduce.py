@@ -192,7 +192,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         observer=observer, dataset_version=recorded.dataset_version,
         trial_sequence=None if from_scratch else recorded.trials,
         reproduces=recorded.run_id, approval_id=recorded.approval_id,
-        refit=recorded_refit(recorded.manifest))
+        refit=recorded_refit(recorded.manifest),
+        refit_form=recorded.manifest.get("refit", {}).get("form"))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",

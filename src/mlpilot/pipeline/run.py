@@ -102,7 +102,7 @@ def execute_run(
     observer: RunObserver | None = None, dataset_version: int | None = None,
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
-    refit: bool | Sequence[int] | None = None,
+    refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -117,7 +117,9 @@ def execute_run(
     :mod:`mlpilot.search.refit`): None decides member by member from the time left (with
     ``max_trials``, every member whatever the estimate, stopping only at the run's end, like
     its trials; not with a latency limit), False skips it, and a sequence of trial numbers
-    refits exactly those without a deadline (a reproduction passes the recorded ones).
+    refits exactly those without a deadline (a reproduction passes the recorded ones), in
+    ``refit_form`` (the recorded ``"bag"`` or ``"one"``; None with a sequence: a run recorded
+    before the form was, which bagged again after cross-validation).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -154,7 +156,8 @@ def execute_run(
     try:
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
                             max_trials, observer, actor, trial_sequence, reproduces,
-                            max_latency_us=max_latency_us, refit=refit)
+                            max_latency_us=max_latency_us, refit=refit,
+                            refit_form=refit_form)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -172,7 +175,7 @@ def _pipeline(
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
-    refit: bool | Sequence[int] | None = None,
+    refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -270,7 +273,7 @@ def _pipeline(
 
     refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
                                classes=classes, n_threads=spec.cpus, budget=budget,
-                               refit=refit, max_trials=max_trials,
+                               refit=refit, refit_form=refit_form, max_trials=max_trials,
                                replay=trial_sequence is not None, store_seconds=store_seconds,
                                max_latency_us=max_latency_us, memory_mb=spec.memory_mb)
     observer.stage("refit", refit_outcome.reason)
@@ -337,7 +340,8 @@ def _pipeline(
 
 def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: Schema,
                config: ProjectConfig, classes: list[Any] | None, n_threads: int,
-               budget: Budget, refit: bool | Sequence[int] | None, max_trials: int | None,
+               budget: Budget, refit: bool | Sequence[int] | None, refit_form: str | None,
+               max_trials: int | None,
                replay: bool, store_seconds: float, max_latency_us: float | None,
                memory_mb: int) -> RefitOutcome:
     """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`),
@@ -358,6 +362,8 @@ def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: 
         0.5, REGISTER_FRACTION * budget.seconds) - STORE_MARGIN * store_seconds
     if refit is not None and refit is not True:
         only, deadline = [int(n) for n in refit], None  # as recorded: no deadline
+        if refit_form is None:  # recorded before the form was: bagged again after CV
+            refit_form = "bag" if result.strategy.kind == "cv" else "one"
     elif refit is True or max_trials is not None:
         # every member whatever the estimate, so a trial-count run decides the same on any
         # machine; like its trials, it stops only at the run's end
@@ -365,7 +371,7 @@ def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: 
     return refit_all(X, y, result.members, schema=schema, task=config.task, classes=classes,
                      strategy=result.strategy, seed=config.seed, n_threads=n_threads,
                      threshold=result.best.threshold, searched_rows=result.rows_per_fit,
-                     deadline=deadline, only=only, memory_mb=memory_mb)
+                     deadline=deadline, only=only, memory_mb=memory_mb, form=refit_form)
 
 
 def _raw_prediction(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:

@@ -60,7 +60,12 @@ from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
-from mlpilot.search.refit import RefitMember, mean_rounds, refit_estimate, rows_per_fit
+from mlpilot.search.refit import (
+    RefitMember,
+    mean_rounds,
+    member_refit_estimate,
+    refit_form,
+)
 from mlpilot.search.scoring import Scorer
 from mlpilot.search.threshold import choose_threshold
 from mlpilot.search.validation import (
@@ -193,10 +198,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             configs: Iterator[_Config] = _replayed(replay)
         else:
             configs = _sampled(problem, families, seed, scorer)
-        refit_per_fit = (rows_per_fit(refit_rows, plan) if refit_rows is not None
-                         and replay is None and max_trials is None else None)
+        refit_rows = (refit_rows if replay is None and max_trials is None else None)
         loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
-                     whole_budget=max_trials is not None, refit_per_fit=refit_per_fit)
+                     whole_budget=max_trials is not None, refit_rows=refit_rows)
         loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -299,14 +303,14 @@ class _Loop:
     def __init__(self, problem: Problem, scorer: Scorer, limits: Limits, budget: Budget,
                  reserve: float, replaying: bool,
                  on_trial: Callable[[TrialResult], None] | None, whole_budget: bool,
-                 refit_per_fit: int | None = None) -> None:
+                 refit_rows: int | None = None) -> None:
         self.problem, self.scorer, self.limits = problem, scorer, limits
         self.budget, self.reserve, self.replaying = budget, reserve, replaying
         # with a trial-count budget no trial is cut short by a per-trial share of the time (which
         # depends on the machine's speed): only the run's own end stops one
         self.whole_budget = whole_budget
         self.on_trial = on_trial
-        self.refit_per_fit = refit_per_fit
+        self.refit_rows = refit_rows
         self.trials: list[TrialResult] = []
         self.fits: dict[int, TrialFit] = {}
         self.seen: dict[bytes, int] = {}
@@ -418,7 +422,7 @@ class _Loop:
         :data:`REFIT_ENSEMBLE` for an ensemble's further members, at most
         :data:`REFIT_MAX_SHARE` of the budget; when even the best trial alone would take more
         than that share, nothing is reserved for it."""
-        if self.refit_per_fit is None:
+        if self.refit_rows is None:
             return self.reserve
         sign = 1.0 if self.scorer.greater_is_better else -1.0
         scored = [t for t in self.trials if t.number in self.fits and t.score is not None
@@ -426,9 +430,10 @@ class _Loop:
         if not scored:
             return self.reserve
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
-        estimate = refit_estimate([self.fits[best.number].fit_seconds],
-                                  n_rows=self.refit_per_fit,
-                                  n_train_rows=self.problem.n_train_rows)
+        estimate = member_refit_estimate(
+            self.fits[best.number].fit_seconds, strategy=self.problem.strategy,
+            n_rows=self.refit_rows, searched_rows=self.problem.n_train_rows,
+            form=refit_form(self.problem.task, self.problem.strategy))
         most = REFIT_MAX_SHARE * self.budget.seconds
         if estimate > most:
             return self.reserve
