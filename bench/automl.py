@@ -15,10 +15,13 @@ bench/results/.
     python bench/automl.py --budget 60     # all datasets of ../shared/datasets
     python bench/automl.py --budget 60 --datasets penguins,diabetes --frameworks mlpilot,flaml
     python bench/automl.py --budget 300 --reuse flaml,autogluon,lightgbm_default
+    python bench/automl.py --budget 60 --frameworks mlpilot,mlpilot_mlp --reuse mlpilot
 
 Every finished (dataset, framework, budget) result is kept in bench/records/automl/ (committed,
 so a long comparison can be completed over several sittings); `--reuse` takes the recorded
-result for the named frameworks instead of running them again.
+result for the named frameworks instead of running them again. ``mlpilot_mlp`` is mlpilot
+with the candidate MLP family of bench/mlp_family.py added to its search (not ranked: it
+measures whether the MLP earns its place).
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ PEERS_PYTHON = ROOT / ".peers" / "automl" / "bin" / "python"
 TIME_ORDERED = {"flights", "bikeshare", "employment_ma"}
 AUTOML = ("mlpilot", "flaml", "autogluon")
 FRAMEWORKS = (*AUTOML, "lightgbm_default")
-TIME_AWARE = {"mlpilot", "flaml"}  # told the time column of a time-ordered dataset
+#: mlpilot with the candidate MLP family (bench/mlp_family.py): opt-in, not in the ranks
+CANDIDATES = ("mlpilot_mlp",)
+TIME_AWARE = {"mlpilot", "mlpilot_mlp", "flaml"}  # told the time column, when time-ordered
 
 
 def split(name: str, frame: pd.DataFrame, target: str, task: str) -> tuple[pd.DataFrame, ...]:
@@ -103,7 +108,8 @@ def time_column_of(name: str, meta: dict) -> str | None:
 
 def run_one(framework: str, name: str, meta: dict, paths: tuple[Path, Path], budget: float,
             seed: int, cpus: int, workdir: Path, mlpilot_src: Path | None = None) -> dict:
-    python = sys.executable if framework in ("mlpilot", "lightgbm_default") else PEERS_PYTHON
+    ours = framework.startswith("mlpilot") or framework == "lightgbm_default"
+    python = sys.executable if ours else PEERS_PYTHON
     if not Path(python).exists():
         return {"status": "failed", "error": f"{python} missing: run `make peers-automl`"}
     out = workdir / f"{name}-{framework}-{int(budget)}.json"
@@ -115,7 +121,7 @@ def run_one(framework: str, name: str, meta: dict, paths: tuple[Path, Path], bud
     if time_column is not None:
         command += ["--time-column", time_column]
     env = {**os.environ, "OMP_NUM_THREADS": str(cpus)}
-    if framework == "mlpilot" and mlpilot_src is not None:  # a pinned checkout, not this one
+    if framework.startswith("mlpilot") and mlpilot_src is not None:  # a pinned checkout
         env["PYTHONPATH"] = str(mlpilot_src / "src")
     started = time.monotonic()
     try:
@@ -190,7 +196,7 @@ def main() -> int:
                                  args.cpus, workdir, args.mlpilot_src)
                 result["load_before"] = load_before
                 result["load"] = os.getloadavg()[0]
-                if framework == "mlpilot":
+                if framework.startswith("mlpilot"):
                     result["commit"] = tree_commit(args.mlpilot_src or ROOT)
                 result["time_column"] = time_column_of(name, meta)
                 result["date"] = time.strftime("%Y-%m-%d %H:%M")

@@ -104,7 +104,17 @@ def run_lightgbm_default(train, test, target, task, budget, seed, cpus, time_col
     return model.predict_proba(X_test), list(model.classes_), fit_seconds, {}
 
 
-RUNNERS = {"mlpilot": run_mlpilot, "flaml": run_flaml, "autogluon": run_autogluon,
+def run_mlpilot_mlp(train, test, target, task, budget, seed, cpus, time_column=None):
+    """mlpilot with the candidate MLP family in its search (bench/mlp_family.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mlp_family import enable
+
+    enable()
+    return run_mlpilot(train, test, target, task, budget, seed, cpus, time_column)
+
+
+RUNNERS = {"mlpilot": run_mlpilot, "mlpilot_mlp": run_mlpilot_mlp, "flaml": run_flaml,
+           "autogluon": run_autogluon,
            "lightgbm_default": run_lightgbm_default}
 
 
