@@ -80,7 +80,8 @@ class RefitMember:
 class RefitOutcome:
     """What the final fit did: ``done`` (at least one member refit), why (``reason``), per
     member the trial, family, rounds and whether it was refit, the rows it used and the
-    seconds it took. ``predictor`` is the model to register (None when nothing was refit)."""
+    seconds it took. ``predictor`` is the model to register (None when nothing was refit);
+    ``form`` how the members were refit (see :func:`refit_form`; None when not tried)."""
 
     done: bool
     reason: str
