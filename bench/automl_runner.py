@@ -34,11 +34,12 @@ def run_mlpilot(train, test, target, task, budget, seed, cpus, time_column=None)
     fit_seconds = time.monotonic() - started
     predictor = project.model(outcome.model_version).load()
     X = test.drop(columns=[target])
+    # first_model_seconds: from the run's start to its first scored model (not the baseline)
+    extra = {"run_seconds": outcome.seconds, "first_model_seconds": outcome.first_trial_seconds,
+             "final_fit": outcome.final_fit}
     if task == "regression":
-        return np.asarray(predictor.predict(X), dtype=float), None, fit_seconds, {
-            "run_seconds": outcome.seconds}
-    return predictor.predict_proba(X), list(predictor.classes), fit_seconds, {
-        "run_seconds": outcome.seconds}
+        return np.asarray(predictor.predict(X), dtype=float), None, fit_seconds, extra
+    return predictor.predict_proba(X), list(predictor.classes), fit_seconds, extra
 
 
 def run_flaml(train, test, target, task, budget, seed, cpus, time_column=None):
