@@ -25,13 +25,12 @@ from mlpilot.data.schema import Schema, validate_prediction_input
 from mlpilot.data.sources import parquet_bytes_to_table
 from mlpilot.data.split import make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
-from mlpilot.models.predictor import Predictor
 from mlpilot.pipeline.data_quality import run_data_checks
+from mlpilot.pipeline.final_fit import final_fit
 from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
-from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes
-from mlpilot.search.refit import RefitOutcome, refit_all
+from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes, raw_prediction
 from mlpilot.search.replay import TrialSpec, replay_search
 from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
 from mlpilot.search.validation import choose_strategy
@@ -43,10 +42,6 @@ from mlpilot.store.tables import ProjectRow
 #: seconds kept back from the search for evaluation, the final fit and registration
 RESERVE_FRACTION = 0.06
 RESERVE_MIN_SECONDS = 1.0
-#: seconds the final fit on every labelled row leaves for storing and registering the model
-REGISTER_FRACTION = 0.03
-#: the final model is assumed to take this many times as long to store as the evaluated one
-STORE_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -247,10 +242,10 @@ def _pipeline(
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
-    test_prediction = _raw_prediction(evaluated, test_X)
+    test_prediction = raw_prediction(evaluated, test_X)
     test_metrics = evaluate(config.task, test_y, test_prediction, classes,
                             threshold=evaluated.threshold)
-    baseline_metrics = evaluate(config.task, test_y, _raw_prediction(result.baseline, test_X),
+    baseline_metrics = evaluate(config.task, test_y, raw_prediction(result.baseline, test_X),
                                 classes)
 
     best_trial = next(t for t in result.trials if t.number == result.best_number)
@@ -271,11 +266,12 @@ def _pipeline(
     evaluated_sha = store.objects.put(evaluated.to_bytes())
     store_seconds = time.monotonic() - started
 
-    refit_outcome = _final_fit(features, y_all, result, schema=schema, config=config,
-                               classes=classes, n_threads=spec.cpus, budget=budget,
-                               refit=refit, refit_form=refit_form, max_trials=max_trials,
-                               replay=trial_sequence is not None, store_seconds=store_seconds,
-                               max_latency_us=max_latency_us, memory_mb=spec.memory_mb)
+    refit_outcome = final_fit(features, y_all, split, result, schema=schema, config=config,
+                              classes=classes, n_threads=spec.cpus, budget=budget,
+                              refit=refit, form=refit_form, max_trials=max_trials,
+                              replay=trial_sequence is not None, store_seconds=store_seconds,
+                              max_latency_us=max_latency_us, memory_mb=spec.memory_mb,
+                              metric=metric, evaluated_score=test_score)
     observer.stage("refit", refit_outcome.reason)
     final = refit_outcome.predictor or evaluated
 
@@ -338,48 +334,6 @@ def _pipeline(
                       final_fit=refit_outcome.reason)
 
 
-def _final_fit(X: pd.DataFrame, y: np.ndarray, result: SearchResult, *, schema: Schema,
-               config: ProjectConfig, classes: list[Any] | None, n_threads: int,
-               budget: Budget, refit: bool | Sequence[int] | None, refit_form: str | None,
-               max_trials: int | None,
-               replay: bool, store_seconds: float, max_latency_us: float | None,
-               memory_mb: int) -> RefitOutcome:
-    """The chosen model refit on every labelled row (see :mod:`mlpilot.search.refit`),
-    ending early enough to store a model as large as the evaluated one (``store_seconds``)
-    and register it."""
-    if refit is False or (replay and refit is None):
-        return RefitOutcome(False, "not done: switched off" if refit is False
-                            else "not done: the recorded run did not refit")
-    if result.best_trial.family == "baseline":
-        return RefitOutcome(False, "not done: the baseline was chosen")
-    if max_latency_us is not None and refit is None:
-        # refit models can predict slower (k-NN searches more rows, a bag may keep more
-        # rounds): the validated ones are the ones measured under the limit
-        return RefitOutcome(False, "not done: a latency limit was set, and the validated "
-                                   "models are the ones measured under it")
-    only: list[int] | None = None
-    deadline: float | None = budget.deadline() - max(
-        0.5, REGISTER_FRACTION * budget.seconds) - STORE_MARGIN * store_seconds
-    if refit is not None and refit is not True:
-        only, deadline = [int(n) for n in refit], None  # as recorded: no deadline
-        if refit_form is None:  # recorded before the form was: bagged again after CV
-            refit_form = "bag" if result.strategy.kind == "cv" else "one"
-    elif refit is True or max_trials is not None:
-        # every member whatever the estimate, so a trial-count run decides the same on any
-        # machine; like its trials, it stops only at the run's end
-        only = [m.trial for m in result.members]
-    return refit_all(X, y, result.members, schema=schema, task=config.task, classes=classes,
-                     strategy=result.strategy, seed=config.seed, n_threads=n_threads,
-                     threshold=result.best.threshold, searched_rows=result.rows_per_fit,
-                     deadline=deadline, only=only, memory_mb=memory_mb, form=refit_form)
-
-
-def _raw_prediction(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
-    if predictor.task.is_classification:
-        return predictor.predict_proba(X)
-    return predictor.predict(X)
-
-
 def _champion_score(store: StoreHandle, project: ProjectRow, metric: Any,
                     config: ProjectConfig, test_X: pd.DataFrame, test_y: np.ndarray,
                     classes: list[Any] | None) -> tuple[float | None, str]:
@@ -397,7 +351,7 @@ def _champion_score(store: StoreHandle, project: ProjectRow, metric: Any,
         return None, (f"champion v{champion.version} was trained on other classes; "
                       f"the new model replaces it")
     try:
-        prediction = _raw_prediction(predictor, test_X)
+        prediction = raw_prediction(predictor, test_X)
     except DataError as exc:
         return None, f"champion v{champion.version} cannot score the new data: {exc.problem}"
     return evaluate(config.task, test_y, prediction, classes,

@@ -81,7 +81,9 @@ class RefitOutcome:
     """What the final fit did: ``done`` (at least one member refit), why (``reason``), per
     member the trial, family, rounds and whether it was refit, the rows it used and the
     seconds it took. ``predictor`` is the model to register (None when nothing was refit);
-    ``form`` how the members were refit (see :func:`refit_form`; None when not tried)."""
+    ``form`` how the members were refit (see :func:`refit_form`; None when not tried);
+    ``probe`` the fit without the test rows that decided whether the refit pays, when one
+    did (:mod:`mlpilot.pipeline.final_fit`)."""
 
     done: bool
     reason: str
@@ -90,11 +92,13 @@ class RefitOutcome:
     seconds: float = 0.0
     predictor: Predictor | None = field(default=None, compare=False)
     form: str | None = None
+    probe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"done": self.done, "reason": self.reason, "members": list(self.members),
                 "rows": self.rows, "seconds": round(self.seconds, 3),
-                **({"form": self.form} if self.form is not None else {})}
+                **({"form": self.form} if self.form is not None else {}),
+                **({"probe": self.probe} if self.probe is not None else {})}
 
     @property
     def refit_trials(self) -> list[int]:

@@ -177,7 +177,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             refit in order, without deadlines, instead of searching.
         refit_rows: the rows the final fit on every labelled row will use
             (:func:`mlpilot.search.refit.refit_all`, run after the search): the search keeps
-            back the time it is estimated to take. None: no final fit follows.
+            back the time it is estimated to take (with the probe on the searched rows that
+            decides whether it pays, :mod:`mlpilot.pipeline.final_fit`). None: no final fit
+            follows.
 
     Raises:
         ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
@@ -418,7 +420,8 @@ class _Loop:
 
     def _reserve(self) -> float:
         """Time kept back from the trials: the final steps, plus (when the final fit on every
-        labelled row follows) the estimated refit of the best trial so far, times
+        labelled row follows) the estimated refit of the best trial so far (and of its probe
+        on the searched rows, when the form is "one"), times
         :data:`REFIT_ENSEMBLE` for an ensemble's further members, at most
         :data:`REFIT_MAX_SHARE` of the budget; when even the best trial alone would take more
         than that share, nothing is reserved for it."""
@@ -430,10 +433,12 @@ class _Loop:
         if not scored:
             return self.reserve
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
-        estimate = member_refit_estimate(
-            self.fits[best.number].fit_seconds, strategy=self.problem.strategy,
-            n_rows=self.refit_rows, searched_rows=self.problem.n_train_rows,
-            form=refit_form(self.problem.task, self.problem.strategy))
+        form = refit_form(self.problem.task, self.problem.strategy)
+        # a "one" refit is preceded by its probe on the searched rows (pipeline/final_fit.py)
+        rows = [self.refit_rows] + ([len(self.problem.y)] if form == "one" else [])
+        estimate = sum(member_refit_estimate(
+            self.fits[best.number].fit_seconds, strategy=self.problem.strategy, n_rows=n,
+            searched_rows=self.problem.n_train_rows, form=form) for n in rows)
         most = REFIT_MAX_SHARE * self.budget.seconds
         if estimate > most:
             return self.reserve

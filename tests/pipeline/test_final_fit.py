@@ -1,0 +1,141 @@
+"""The final fit only when it pays, on real flights: the probe without the test rows decides."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.budget import Budget
+from mlpilot.core.config import ProjectConfig, Task
+from mlpilot.data.schema import Schema, infer_schema, validate_prediction_input
+from mlpilot.data.split import Split, make_split
+from mlpilot.evaluation.metrics import evaluate, get_metric
+from mlpilot.pipeline.final_fit import final_fit
+from mlpilot.pipeline.run import encode_target
+from mlpilot.pipeline.rundata import raw_prediction
+from mlpilot.search.refit import refit_all
+from mlpilot.search.study import SearchResult, run_search
+
+FAMILIES = ["lightgbm", "linear"]
+
+
+class Case:
+    """A searched flights problem: the labelled rows, their split and the search result."""
+
+    def __init__(self, frame: pd.DataFrame, target: str, task: Task, metric: str,
+                 strategy: str) -> None:
+        self.config = ProjectConfig("flights", target, task, metric, time_column="time_hour")
+        self.schema: Schema = infer_schema(frame, target=target, time_column="time_hour")
+        self.X = validate_prediction_input(frame, self.schema)
+        self.y, self.classes = encode_target(frame[target], task)
+        self.split: Split = make_split(frame, target=target, task=task, seed=0,
+                                       time_column="time_hour")
+        self.metric = get_metric(metric, task)
+        part = {name: (self.X.iloc[idx].reset_index(drop=True), self.y[idx])
+                for name, idx in (("train", self.split.train), ("valid", self.split.valid))}
+        self.result: SearchResult = run_search(
+            *part["train"], *part["valid"], schema=self.schema, task=task,
+            classes=self.classes, scorer=self.metric, budget=Budget(300), seed=0,
+            n_threads=2, max_trials=4, families=FAMILIES, strategy=strategy)
+
+    def test_score(self, predictor) -> float:
+        test_X = self.X.iloc[self.split.test].reset_index(drop=True)
+        return evaluate(self.config.task, self.y[self.split.test],
+                        raw_prediction(predictor, test_X), self.classes,
+                        threshold=predictor.threshold)[self.metric.name]
+
+    def final_fit(self, evaluated_score: float, **options):
+        options.setdefault("refit", None)
+        options.setdefault("budget", Budget(300))
+        return final_fit(self.X, self.y, self.split, self.result, schema=self.schema,
+                         config=self.config, classes=self.classes, n_threads=2,
+                         form=options.pop("form", None), max_trials=options.pop("max_trials", 4),
+                         replay=options.pop("replay", False), store_seconds=0.0,
+                         max_latency_us=None, memory_mb=8_000, metric=self.metric,
+                         evaluated_score=evaluated_score, **options)
+
+
+@pytest.fixture(scope="module")
+def delay(flights_slice) -> Case:
+    return Case(flights_slice, "delayed", Task.BINARY, "roc_auc", "holdout")
+
+
+@pytest.fixture(scope="module")
+def distance(flights_slice) -> Case:
+    frame = flights_slice.iloc[:2000].reset_index(drop=True)
+    return Case(frame, "distance", Task.REGRESSION, "rmse", "cv")
+
+
+def test_the_probe_is_the_chosen_recipe_fitted_without_the_test_rows(delay):
+    evaluated = delay.test_score(delay.result.best)
+    outcome = delay.final_fit(evaluated)
+    probe = outcome.probe
+    seen = np.sort(np.concatenate([delay.split.train, delay.split.valid]))
+    assert probe is not None and probe["rows"] == len(seen) < len(delay.y)
+    assert probe["metric"] == "roc_auc" and probe["evaluated_score"] == evaluated
+    # the probe's score is the test score of the members refit on the seen rows alone
+    again = refit_all(delay.X.iloc[seen].reset_index(drop=True), delay.y[seen],
+                      delay.result.members, schema=delay.schema, task=Task.BINARY,
+                      classes=delay.classes, strategy=delay.result.strategy, seed=0,
+                      n_threads=2, threshold=delay.result.best.threshold,
+                      searched_rows=delay.result.rows_per_fit, deadline=None,
+                      only=probe["trials"])
+    assert probe["score"] == pytest.approx(delay.test_score(again.predictor), abs=1e-12)
+    # served on every row exactly when the probe beats the evaluated model
+    assert probe["paid"] == (probe["score"] > evaluated) == outcome.done
+    assert (outcome.predictor is not None) == outcome.done
+
+
+def test_a_refit_that_beats_the_evaluated_model_is_served_on_every_row(delay):
+    outcome = delay.final_fit(0.5)  # an evaluated AUC of 0.5: any real probe beats it
+    assert outcome.done and outcome.probe["paid"] and outcome.rows == len(delay.y)
+    assert "it pays: roc_auc" in outcome.reason and "0.5 as evaluated" in outcome.reason
+    assert outcome.refit_trials == outcome.probe["trials"] and outcome.refit_trials
+    assert outcome.form == "one" and outcome.to_dict()["probe"]["paid"] is True
+
+
+def test_a_refit_that_does_not_beat_it_is_not_served(delay):
+    outcome = delay.final_fit(1.0)  # nothing beats a perfect evaluated AUC
+    assert not outcome.done and outcome.predictor is None
+    assert outcome.reason.startswith("not done: it did not pay (roc_auc ")
+    assert outcome.probe is not None and not outcome.probe["paid"]
+    # a replay of this run refits nothing: the recorded decision is repeated, not re-probed
+    assert outcome.refit_trials == []
+    assert all("the probe did not pay" in m["note"] for m in outcome.members)
+    replay = delay.final_fit(0.5, refit=outcome.refit_trials, form=outcome.form, replay=True)
+    assert not replay.done and replay.probe is None
+
+
+def test_a_replay_refits_the_recorded_members_without_a_probe(delay):
+    paid = delay.final_fit(0.5)
+    replay = delay.final_fit(1.0, refit=paid.refit_trials, form=paid.form, replay=True)
+    assert replay.done and replay.probe is None
+    assert replay.predictor.to_bytes() == paid.predictor.to_bytes()
+
+
+def test_no_time_left_means_no_probe_and_no_refit(delay):
+    spent = Budget(0.5)
+    time.sleep(0.5)
+    outcome = delay.final_fit(0.5, budget=spent, max_trials=None)
+    assert not outcome.done and outcome.predictor is None
+    assert outcome.reason.startswith("not done: its probe without the test rows was not done")
+    assert "no time left" in outcome.reason
+
+
+def test_a_regression_after_cross_validation_is_probed_too(distance):
+    evaluated = distance.test_score(distance.result.best)
+    assert distance.result.strategy.kind == "cv"
+    outcome = distance.final_fit(evaluated)
+    assert outcome.form == "one" and outcome.probe is not None
+    assert outcome.probe["paid"] == (outcome.probe["score"] < evaluated) == outcome.done
+
+
+def test_a_bag_is_refit_without_a_probe(flights_slice):
+    case = Case(flights_slice.iloc[:1500].reset_index(drop=True), "delayed", Task.BINARY,
+                "roc_auc", "cv")
+    outcome = case.final_fit(1.0)  # no probe, so not even a perfect score stops it
+    assert outcome.form == "bag" and outcome.probe is None and outcome.done
+    assert "probe" not in outcome.to_dict()
