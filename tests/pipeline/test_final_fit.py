@@ -13,7 +13,7 @@ from mlpilot.core.config import ProjectConfig, Task
 from mlpilot.data.schema import Schema, infer_schema, validate_prediction_input
 from mlpilot.data.split import Split, make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric
-from mlpilot.pipeline.final_fit import final_fit
+from mlpilot.pipeline.final_fit import HURTS_SHARE, final_fit
 from mlpilot.pipeline.run import encode_target
 from mlpilot.pipeline.rundata import raw_prediction
 from mlpilot.search.refit import refit_all
@@ -47,7 +47,21 @@ class Case:
                         raw_prediction(predictor, test_X), self.classes,
                         threshold=predictor.threshold)[self.metric.name]
 
-    def final_fit(self, evaluated_score: float, **options):
+    def evaluated(self, kind: str = "as evaluated") -> tuple[float, np.ndarray]:
+        """The evaluated model's test score and predictions, or those of a perfect or an
+        uninformative model in its place (to steer the probe's comparison)."""
+        test_y = self.y[self.split.test]
+        if kind == "perfect":
+            prediction = np.eye(2)[test_y] if self.classes else test_y.astype(float)
+        elif kind == "uninformative":
+            prediction = np.full((len(test_y), 2), 0.5)
+        else:
+            test_X = self.X.iloc[self.split.test].reset_index(drop=True)
+            prediction = raw_prediction(self.result.best, test_X)
+        return self.metric(test_y, prediction), prediction
+
+    def final_fit(self, kind: str = "as evaluated", **options):
+        score, prediction = self.evaluated(kind)
         options.setdefault("refit", None)
         options.setdefault("budget", Budget(300))
         return final_fit(self.X, self.y, self.split, self.result, schema=self.schema,
@@ -55,7 +69,7 @@ class Case:
                          form=options.pop("form", None), max_trials=options.pop("max_trials", 4),
                          replay=options.pop("replay", False), store_seconds=0.0,
                          max_latency_us=None, memory_mb=8_000, metric=self.metric,
-                         evaluated_score=evaluated_score, **options)
+                         evaluated_score=score, evaluated_prediction=prediction, **options)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +84,9 @@ def distance(flights_slice) -> Case:
 
 
 def test_the_probe_is_the_chosen_recipe_fitted_without_the_test_rows(delay):
-    evaluated = delay.test_score(delay.result.best)
-    outcome = delay.final_fit(evaluated)
+    evaluated, _ = delay.evaluated()
+    assert evaluated == delay.test_score(delay.result.best)
+    outcome = delay.final_fit()
     probe = outcome.probe
     seen = np.sort(np.concatenate([delay.split.train, delay.split.valid]))
     assert probe is not None and probe["rows"] == len(seen) < len(delay.y)
@@ -84,58 +99,63 @@ def test_the_probe_is_the_chosen_recipe_fitted_without_the_test_rows(delay):
                       searched_rows=delay.result.rows_per_fit, deadline=None,
                       only=probe["trials"])
     assert probe["score"] == pytest.approx(delay.test_score(again.predictor), abs=1e-12)
-    # served on every row exactly when the probe beats the evaluated model
-    assert probe["paid"] == (probe["score"] > evaluated) == outcome.done
+    # served on every row unless the probe is worse beyond the noise of the test rows
+    assert 0.0 <= probe["worse_share"] <= 1.0
+    assert probe["hurts"] == (probe["worse_share"] >= HURTS_SHARE) != outcome.done
     assert (outcome.predictor is not None) == outcome.done
 
 
-def test_a_refit_that_beats_the_evaluated_model_is_served_on_every_row(delay):
-    outcome = delay.final_fit(0.5)  # an evaluated AUC of 0.5: any real probe beats it
-    assert outcome.done and outcome.probe["paid"] and outcome.rows == len(delay.y)
-    assert "it pays: roc_auc" in outcome.reason and "0.5 as evaluated" in outcome.reason
+def test_a_refit_whose_probe_does_not_hurt_is_served_on_every_row(delay):
+    outcome = delay.final_fit("uninformative")  # any real probe beats an AUC of 0.5
+    assert outcome.done and not outcome.probe["hurts"] and outcome.rows == len(delay.y)
+    assert outcome.probe["worse_share"] == 0.0
+    assert "the probe does not hurt: roc_auc" in outcome.reason
+    assert "0.5 as evaluated, worse on 0% of 100 resamples" in outcome.reason
     assert outcome.refit_trials == outcome.probe["trials"] and outcome.refit_trials
-    assert outcome.form == "one" and outcome.to_dict()["probe"]["paid"] is True
+    assert outcome.form == "one" and outcome.to_dict()["probe"]["hurts"] is False
 
 
-def test_a_refit_that_does_not_beat_it_is_not_served(delay):
-    outcome = delay.final_fit(1.0)  # nothing beats a perfect evaluated AUC
+def test_a_refit_whose_probe_hurts_is_not_served(delay):
+    outcome = delay.final_fit("perfect")  # every probe is worse than perfect predictions
     assert not outcome.done and outcome.predictor is None
-    assert outcome.reason.startswith("not done: it did not pay (roc_auc ")
-    assert outcome.probe is not None and not outcome.probe["paid"]
+    assert outcome.reason.startswith("not done: it hurts (roc_auc ")
+    assert outcome.probe["hurts"] and outcome.probe["worse_share"] == 1.0
     # a replay of this run refits nothing: the recorded decision is repeated, not re-probed
     assert outcome.refit_trials == []
-    assert all("the probe did not pay" in m["note"] for m in outcome.members)
-    replay = delay.final_fit(0.5, refit=outcome.refit_trials, form=outcome.form, replay=True)
+    assert all("the probe hurt" in m["note"] for m in outcome.members)
+    replay = delay.final_fit(refit=outcome.refit_trials, form=outcome.form, replay=True)
     assert not replay.done and replay.probe is None
 
 
 def test_a_replay_refits_the_recorded_members_without_a_probe(delay):
-    paid = delay.final_fit(0.5)
-    replay = delay.final_fit(1.0, refit=paid.refit_trials, form=paid.form, replay=True)
+    served = delay.final_fit("uninformative")
+    replay = delay.final_fit("perfect", refit=served.refit_trials, form=served.form,
+                             replay=True)
     assert replay.done and replay.probe is None
-    assert replay.predictor.to_bytes() == paid.predictor.to_bytes()
+    assert replay.predictor.to_bytes() == served.predictor.to_bytes()
 
 
 def test_no_time_left_means_no_probe_and_no_refit(delay):
     spent = Budget(0.5)
     time.sleep(0.5)
-    outcome = delay.final_fit(0.5, budget=spent, max_trials=None)
+    outcome = delay.final_fit(budget=spent, max_trials=None)
     assert not outcome.done and outcome.predictor is None
     assert outcome.reason.startswith("not done: its probe without the test rows was not done")
     assert "no time left" in outcome.reason
 
 
 def test_a_regression_after_cross_validation_is_probed_too(distance):
-    evaluated = distance.test_score(distance.result.best)
     assert distance.result.strategy.kind == "cv"
-    outcome = distance.final_fit(evaluated)
+    outcome = distance.final_fit()
     assert outcome.form == "one" and outcome.probe is not None
-    assert outcome.probe["paid"] == (outcome.probe["score"] < evaluated) == outcome.done
+    assert outcome.probe["hurts"] == (outcome.probe["worse_share"] >= HURTS_SHARE)
+    assert outcome.done != outcome.probe["hurts"]
+    assert distance.final_fit("perfect").probe["hurts"]
 
 
 def test_a_bag_is_refit_without_a_probe(flights_slice):
     case = Case(flights_slice.iloc[:1500].reset_index(drop=True), "delayed", Task.BINARY,
                 "roc_auc", "cv")
-    outcome = case.final_fit(1.0)  # no probe, so not even a perfect score stops it
+    outcome = case.final_fit("perfect")  # no probe, so not even perfect predictions stop it
     assert outcome.form == "bag" and outcome.probe is None and outcome.done
     assert "probe" not in outcome.to_dict()

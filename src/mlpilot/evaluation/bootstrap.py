@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlpilot.core.config import Task
-from mlpilot.evaluation.metrics import METRICS, metric_names
+from mlpilot.evaluation.metrics import METRICS, Metric, metric_names
 
 DEFAULT_RESAMPLES = 300
 
@@ -60,3 +60,36 @@ def bootstrap_intervals(task: Task, y_true: Any, prediction: Any, *,
         low, high = np.quantile(finite, [tail, 1.0 - tail])
         out[name] = (float(low), float(high))
     return out
+
+
+def paired_worse_share(metric: Metric, y_true: Any, candidate: Any, incumbent: Any, *,
+                       n_resamples: int = 200, seed: int = 0,
+                       max_rows: int | None = None) -> float:
+    """The share of bootstrap resamples of the rows on which ``candidate``'s predictions score
+    strictly worse than ``incumbent``'s by ``metric`` (both scored on the same resample:
+    paired). Near 1: the candidate is worse beyond the noise of these rows; near 0.5: no
+    telling them apart. Resamples where either score is undefined are left out (NaN when all
+    are). ``max_rows`` caps the rows drawn per resample (an m-out-of-n bootstrap: on more
+    rows than that, the noise of ``max_rows`` rows, so a difference must be larger to show).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.normal(size=400)
+        >>> close, far = y + rng.normal(scale=0.5, size=400), y + rng.normal(size=400)
+        >>> paired_worse_share(METRICS["rmse"], y, far, close), paired_worse_share(
+        ...     METRICS["rmse"], y, close, far)
+        (1.0, 0.0)
+    """
+    y = np.asarray(y_true)
+    a, b = np.asarray(candidate), np.asarray(incumbent)
+    rng = np.random.default_rng(seed)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    worse = defined = 0
+    for _ in range(n_resamples if len(y) else 0):
+        idx = rng.integers(0, len(y), size=min(len(y), max_rows or len(y)))
+        first, second = metric(y[idx], a[idx]), metric(y[idx], b[idx])
+        if np.isfinite(first) and np.isfinite(second):
+            defined += 1
+            worse += int(sign * first < sign * second)
+    return worse / defined if defined else float("nan")

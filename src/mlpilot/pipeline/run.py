@@ -271,7 +271,8 @@ def _pipeline(
                               refit=refit, form=refit_form, max_trials=max_trials,
                               replay=trial_sequence is not None, store_seconds=store_seconds,
                               max_latency_us=max_latency_us, memory_mb=spec.memory_mb,
-                              metric=metric, evaluated_score=test_score)
+                              metric=metric, evaluated_score=test_score,
+                              evaluated_prediction=test_prediction)
     observer.stage("refit", refit_outcome.reason)
     final = refit_outcome.predictor or evaluated
 
