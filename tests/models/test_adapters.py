@@ -91,6 +91,16 @@ def test_dump_load_gives_identical_predictions_and_stable_bytes(request, family,
     assert adapter.dump(again) == data
 
 
+def test_a_loaded_multiclass_catboost_predicts_without_warnings(request, capfd):
+    adapter, model, Xv, _ = fit_small(request, "catboost", Task.MULTICLASS)
+    again = adapter.load(adapter.dump(model))
+    capfd.readouterr()
+    np.testing.assert_array_equal(adapter.predict(again, Xv, Task.MULTICLASS),
+                                  adapter.predict(model, Xv, Task.MULTICLASS))
+    # the stored model keeps its loss function, so CatBoost does not warn that it assumes one
+    assert "loss function" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_same_seed_same_model(request, family):
     adapter, first, Xv, _ = fit_small(request, family, Task.BINARY)

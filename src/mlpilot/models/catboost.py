@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -143,10 +144,15 @@ class CatBoostAdapter(ModelAdapter):
         metadata["model_guid"] = FIXED_GUID
         # training-time records (parameters such as the iteration limit, metric histories,
         # output options) do not affect predictions; without them a fit cut at its deadline and
-        # its replay for the recorded rounds are the same bytes
+        # its replay for the recorded rounds are the same bytes. The loss function stays: the
+        # probabilities are computed for it
+        loss = json.loads(metadata["params"]).get("loss_function") if "params" in metadata \
+            else None
         for key in ("train_finish_time", "params", "training", "output_options"):
             if key in metadata:
                 del metadata[key]
+        if loss is not None:  # without it CatBoost warns on every probability it predicts
+            metadata["params"] = json.dumps({"loss_function": loss}, sort_keys=True)
         return _save(loaded)
 
     def load(self, data: bytes) -> CatBoost:
