@@ -70,8 +70,8 @@ def final_fit(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult
               form: str | None, max_trials: int | None, replay: bool, store_seconds: float,
               max_latency_us: float | None, memory_mb: int, metric: Metric,
               evaluated_score: float, evaluated_prediction: np.ndarray) -> RefitOutcome:
-    """The chosen model refit on every labelled row (``X``, ``y``), when it pays (see the
-    module), ending early enough to store a model as large as the evaluated one
+    """The chosen model refit on every labelled row (``X``, ``y``) unless its probe shows it
+    hurts (see the module), ending early enough to store a model as large as the evaluated one
     (``store_seconds``) and register it. ``evaluated_score`` is the evaluated model's
     ``metric`` on the test rows of ``split``, from ``evaluated_prediction`` (probabilities or
     values, one row per test row); ``refit`` and ``form`` are
@@ -109,12 +109,12 @@ def final_fit(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult
     if form == "bag":
         return refit_all(X, y, result.members, deadline=deadline, only=only, form=form,
                          **options)
-    return _when_it_pays(X, y, split, result, deadline=deadline, only=only, form=form,
+    return _unless_it_hurts(X, y, split, result, deadline=deadline, only=only, form=form,
                          metric=metric, evaluated=(evaluated_score, evaluated_prediction),
                          options=options)
 
 
-def _when_it_pays(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult, *,
+def _unless_it_hurts(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult, *,
                   deadline: float, only: list[int] | None, form: str, metric: Metric,
                   evaluated: tuple[float, np.ndarray], options: dict[str, Any]) -> RefitOutcome:
     """The probe on the training and validation rows, then, unless it hurts on the test
@@ -139,8 +139,8 @@ def _when_it_pays(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchRe
                                n_resamples=RESAMPLES, seed=options["seed"], max_rows=MAX_ROWS)
     hurts = bool(worse >= HURTS_SHARE)
     probe = {"rows": len(seen), "trials": probed.refit_trials, "metric": metric.name,
-             "score": score, "evaluated_score": evaluated_score,
-             "worse_share": None if np.isnan(worse) else worse, "hurts": hurts}
+             "score": _finite(score), "evaluated_score": _finite(evaluated_score),
+             "worse_share": _finite(worse), "hurts": hurts}
     versus = (f"{metric.name} {score:.5g} on the test rows fitted without them, against "
               f"{evaluated_score:.5g} as evaluated, worse on {worse:.0%} of {RESAMPLES} "
               f"resamples")
@@ -159,3 +159,8 @@ def _when_it_pays(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchRe
                             len(y), time.monotonic() - started, form=form, probe=probe)
     return dataclasses.replace(final, reason=f"{final.reason}; the probe does not hurt: {versus}",
                                seconds=time.monotonic() - started, probe=probe)
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None where the metric is undefined on these rows (JSON has no NaN)."""
+    return float(value) if np.isfinite(value) else None
