@@ -39,8 +39,9 @@ def start(
                                               "--optimize-for latency."),
     final_fit: bool = typer.Option(True, "--final-fit/--no-final-fit",
                                    help="Refit the chosen model on every labelled row after "
-                                        "evaluation (default), or serve the model exactly as "
-                                        "evaluated on the test rows."),
+                                        "evaluation unless a probe fitted without the test "
+                                        "rows scores worse on them (default), or serve the "
+                                        "model exactly as evaluated on the test rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON, no display."),
 ) -> None:
     """Run the pipeline inside the approved budget: split, search, evaluate, final fit on
