@@ -8,7 +8,6 @@ categories and departure time.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -178,17 +177,6 @@ def test_an_ensemble_of_families_averages_members_and_applies_the_threshold(fram
     assert_answers_like(predictor, result, rows)
     labels = run_graph(result.data, rows, data["schema"])["prediction"]
     assert 0 < labels.mean() < 1 and labels.tolist() == predictor.predict(rows).tolist()
-
-
-def test_temperature_scaled_probabilities_are_in_the_graph(frame):
-    data = problem(frame, "multiclass")
-    predictor = dataclasses.replace(stored(data, [member(data, "lightgbm")]), temperature=0.6)
-    rows = frame.iloc[N_TRAIN:]
-    result = export_onnx(predictor, rows)
-    assert_answers_like(predictor, result, rows)
-    model = onnx.load_from_string(result.data)
-    assert json.loads({p.key: p.value for p in model.metadata_props}["mlpilot.temperature"]
-                      ) == 0.6
 
 
 def test_bagged_fold_models_share_one_preprocessing_subgraph(frame):

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import zipfile
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from mlpilot.core.config import Task
-from mlpilot.core.errors import ConfigError, IntegrityError, SchemaError
-from mlpilot.models.predictor import Member, Predictor, fit_member, frame_to_records
-from mlpilot.models.temperature import apply_temperature
+from mlpilot.core.errors import IntegrityError, SchemaError
+from mlpilot.models.predictor import Member, Predictor, fit_member
 
 
 def build(data: dict, family: str = "lightgbm", params: dict | None = None,
@@ -142,33 +139,3 @@ def test_members_are_averaged_by_weight(delay_data, scoring_rows):
     loaded = Predictor.from_bytes(mixed.to_bytes())
     np.testing.assert_array_equal(loaded.predict_proba(scoring_rows),
                                   mixed.predict_proba(scoring_rows))
-
-
-def test_a_temperature_is_applied_on_every_path_and_stored(origin_data, flights):
-    plain = build(origin_data)
-    warm = dataclasses.replace(plain, temperature=1.7)
-    rows = flights.iloc[5000:5100].reset_index(drop=True)
-    expected = apply_temperature(plain.predict_proba(rows), 1.7)
-    np.testing.assert_allclose(warm.predict_proba(rows), expected, atol=1e-12)
-    frame = warm.predict_frame(rows)
-    np.testing.assert_array_equal(frame[["proba_EWR", "proba_JFK", "proba_LGA"]].to_numpy(),
-                                  warm.predict_proba(rows))
-    assert warm.predict_records(rows.to_dict("records")) == frame_to_records(frame)
-    assert warm.predict_arrow(pa.Table.from_pandas(rows)).equals(frame)
-    loaded = Predictor.from_bytes(warm.to_bytes())
-    assert loaded.temperature == 1.7 and loaded.to_bytes() == warm.to_bytes()
-    assert b'"temperature"' not in plain.to_bytes()  # none stored: bytes as before
-
-
-@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
-def test_a_bad_temperature_is_refused(origin_data, value):
-    plain = build(origin_data)
-    with pytest.raises(ConfigError, match="temperature scales class probabilities"):
-        dataclasses.replace(plain, temperature=value)
-
-
-def test_a_regression_predictor_takes_no_temperature(distance_data):
-    plain = build(distance_data)
-    assert plain.task is Task.REGRESSION
-    with pytest.raises(ConfigError, match="on a regression model"):
-        dataclasses.replace(plain, temperature=1.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -118,19 +117,6 @@ def test_multiclass_search_minimises_log_loss(origin_problem):
     assert result.best_trial.score < result.trials[0].score
     assert list(result.best.predict_frame(origin_problem["valid_X"].iloc[:3]).columns) == [
         "prediction", "proba_EWR", "proba_JFK", "proba_LGA"]
-    # log loss: the chosen probabilities are temperature-scaled on the scored (validation)
-    # rows, which only lowers their log loss there
-    valid_X, valid_y, scorer = (origin_problem["valid_X"], origin_problem["valid_y"],
-                                origin_problem["scorer"])
-    assert result.best.temperature is not None
-    raw = dataclasses.replace(result.best, temperature=None)
-    assert scorer(valid_y, result.best.predict_proba(valid_X)) < scorer(
-        valid_y, raw.predict_proba(valid_X))
-
-
-def test_no_temperature_unless_the_metric_is_log_loss(portfolio_result):
-    result, _ = portfolio_result  # roc_auc
-    assert result.best.temperature is None and result.best.threshold is not None
 
 
 def test_unknown_family_is_a_config_error(delay_problem):

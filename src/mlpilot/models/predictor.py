@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import platform
 import zipfile
 import zlib
@@ -50,7 +49,6 @@ from mlpilot.models.base import deterministic_zip
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
 from mlpilot.models.registry import get_adapter
-from mlpilot.models.temperature import apply_temperature
 
 FORMAT_VERSION = 1
 _PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn",
@@ -118,8 +116,6 @@ class Predictor:
         members: fitted members whose predictions are averaged with their weights.
         threshold: binary only: predict ``classes[1]`` when its probability >= threshold
             (0.5 when not given).
-        temperature: classification only: the combined probabilities are scaled by it
-            (:mod:`mlpilot.models.temperature`); None leaves them as the members give them.
         versions: library versions the bundle was built with (the current ones by default).
     """
 
@@ -129,7 +125,6 @@ class Predictor:
     members: Sequence[Member]
     threshold: float | None = None
     versions: dict[str, str] = field(default_factory=library_versions)
-    temperature: float | None = None
 
     def __post_init__(self) -> None:
         classes = None if self.classes is None else [_plain(c) for c in self.classes]
@@ -138,14 +133,6 @@ class Predictor:
         object.__setattr__(self, "task", Task(self.task))
         if self.task is Task.BINARY and self.threshold is None:
             object.__setattr__(self, "threshold", 0.5)
-        if self.temperature is not None and not (
-                self.task.is_classification and math.isfinite(self.temperature)
-                and self.temperature > 0):
-            raise ConfigError("a Predictor's temperature scales class probabilities",
-                              expected="a finite temperature > 0 on a classification model",
-                              found=f"{self.temperature!r} on a {self.task} model",
-                              fix="pass temperature=None, or fit one with "
-                                  "mlpilot.models.temperature.fit_temperature")
         if not self.members:
             raise ConfigError("a Predictor needs at least one member", found="no members",
                               fix="pass the fitted member(s)")
@@ -174,8 +161,6 @@ class Predictor:
             part = part * (member.weight / total_weight)
             combined = part if combined is None else combined + part
         assert combined is not None
-        if self.temperature is not None:
-            combined = apply_temperature(combined, self.temperature)
         return combined
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
@@ -326,7 +311,6 @@ class Predictor:
             "task": str(self.task),
             "classes": self.classes,
             "threshold": self.threshold,
-            **({"temperature": self.temperature} if self.temperature is not None else {}),
             "members": members,
             "versions": dict(self.versions),
             "files": {name: sha256_bytes(data) for name, data in files.items()},
@@ -368,8 +352,7 @@ class Predictor:
             members.append(Member(entry["family"], features, model, float(entry["weight"])))
         return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
                    classes=manifest["classes"], members=members,
-                   threshold=manifest["threshold"], versions=manifest["versions"],
-                   temperature=manifest.get("temperature"))
+                   threshold=manifest["threshold"], versions=manifest["versions"])
 
 
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

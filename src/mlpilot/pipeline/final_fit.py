@@ -89,8 +89,7 @@ def final_fit(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult
     options: dict[str, Any] = {
         "schema": schema, "task": config.task, "classes": classes,
         "strategy": result.strategy, "seed": config.seed, "n_threads": n_threads,
-        "threshold": result.best.threshold, "temperature": result.best.temperature,
-        "searched_rows": result.rows_per_fit,
+        "threshold": result.best.threshold, "searched_rows": result.rows_per_fit,
         "memory_mb": memory_mb}
     deadline: float | None = budget.deadline() - max(
         0.5, REGISTER_FRACTION * budget.seconds) - STORE_MARGIN * store_seconds

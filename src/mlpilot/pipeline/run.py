@@ -294,8 +294,6 @@ def _pipeline(
         "trial": {"number": best_trial.number, "family": best_trial.family,
                   "params": best_trial.params, "seed": best_trial.seed},
         "seed": config.seed,
-        # probabilities scaled by it (log-loss problems; see models/temperature.py)
-        "temperature": evaluated.temperature,
         "budget": spec.to_dict(),
         "refit": refit_outcome.to_dict(),
     }

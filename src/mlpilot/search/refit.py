@@ -6,9 +6,7 @@ neither ever sees the test rows, which measure the chosen model once the search 
 that measurement nothing is left to learn from those rows but the rows themselves, so the
 model that is registered and served is the same configuration fitted on *every* labelled row
 (AutoGluon's ``refit_full``, FLAML's ``retrain_full``): more data, and for time-ordered data
-the most recent rows, which are the closest to the live traffic. Whether a run serves it is
-decided by :mod:`mlpilot.pipeline.final_fit`: unless a probe (the same refit without the test
-rows) shows it hurts.
+the most recent rows, which are the closest to the live traffic.
 
 How each chosen member (a trial, or each trial of the ensemble, with its weight) is refit:
 
@@ -147,8 +145,7 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
               schema: Schema, task: Task, classes: Sequence[Any] | None, strategy: Strategy,
               seed: int, n_threads: int, threshold: float | None, searched_rows: int,
               deadline: float | None, only: Collection[int] | None = None,
-              memory_mb: int | None = None, form: str | None = None,
-              temperature: float | None = None) -> RefitOutcome:
+              memory_mb: int | None = None, form: str | None = None) -> RefitOutcome:
     """Fit each member of the chosen model again on every row of ``X`` (see the module).
 
     Args:
@@ -164,7 +161,6 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
             it keeps its validated models.
         form: ``"bag"`` or ``"one"`` (see :func:`refit_form`, which decides when None);
             ``bench/refit_choice.py`` passes both to compare them.
-        threshold, temperature: the chosen model's, kept by the refit one.
 
     A member whose refit fails keeps its validated models too (the error is recorded): the
     final fit never costs the run its model.
@@ -233,8 +229,7 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
                             form=form)
     out = [member for m in members for member in fitted.get(m.trial, m.validated)]
     labels = list(classes) if classes is not None else None
-    predictor = Predictor(schema, task, labels, out, threshold=threshold,
-                          temperature=temperature)
+    predictor = Predictor(schema, task, labels, out, threshold=threshold)
     how = (f"{strategy.folds}-fold bagging, as validated" if form == "bag"
            else "one model per member, with the rounds early stopping chose"
            + (" (the folds' mean)" if strategy.kind == "cv" else ""))

@@ -58,7 +58,6 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
-from mlpilot.models.temperature import apply_temperature, fit_temperature
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
@@ -487,18 +486,12 @@ class _Loop:
                         self.fits[n].fit_seconds)
             for n, w in weights.items())
         members = [m for chosen_member in refit for m in chosen_member.validated]
-        threshold = temperature = None
-        if problem.task.is_classification:
+        threshold = None
+        if problem.task is Task.BINARY:
             scored = sum(self.fits[n].prediction * w for n, w in weights.items())
-            if scorer.name == "log_loss":  # calibrated on the scored rows, before a threshold
-                temperature = fit_temperature(problem.scored_y, scored)
-                if temperature is not None:
-                    scored = apply_temperature(scored, temperature)
-            if problem.task is Task.BINARY:
-                threshold = choose_threshold(problem.scored_y, scored[:, 1], scorer.name)
+            threshold = choose_threshold(problem.scored_y, scored[:, 1], scorer.name)
         labels = list(classes) if classes is not None else None
-        chosen = Predictor(problem.schema, problem.task, labels, members, threshold=threshold,
-                           temperature=temperature)
+        chosen = Predictor(problem.schema, problem.task, labels, members, threshold=threshold)
         baseline = Predictor(problem.schema, problem.task, labels, list(self.fits[0].members))
         return SearchResult(trials=tuple(self.trials), best_number=chosen_number, best=chosen,
                             baseline=baseline, strategy=problem.strategy, members=refit,

@@ -79,12 +79,6 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
         part = g.op("Mul", [part, g.const(np.array(member.weight / total))], "weighted")
         combined = part if combined is None else g.op("Add", [combined, part], "sum")
     assert combined is not None  # a Predictor has at least one member
-    if task.is_classification and predictor.temperature is not None:
-        # softmax(log(max(p, 1e-15)) / T), as models/temperature.py computes it
-        floor = g.op("Max", [combined, g.const(np.array(1e-15))], "floor")
-        logits = g.op("Div", [g.op("Log", [floor], "log"),
-                              g.const(np.array(float(predictor.temperature)))], "tempered")
-        combined = g.op("Softmax", [logits], "calibrated", axis=1)
     if task.is_classification:
         g.add_output(combined, "probabilities", TensorProto.DOUBLE, [None, k])
         labels, elem = _labels(g, predictor, combined)
@@ -96,7 +90,6 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
         "mlpilot.task": str(task),
         "mlpilot.classes": json.dumps(predictor.classes),
         "mlpilot.threshold": json.dumps(predictor.threshold),
-        "mlpilot.temperature": json.dumps(predictor.temperature),
         "mlpilot.inputs": json.dumps([s.to_dict() for s in specs]),
         "mlpilot.members": json.dumps([{"family": m.family, "weight": m.weight / total}
                                        for m in predictor.members]),
