@@ -42,6 +42,7 @@ from mlpilot.models.base import (
     skops_dump,
     skops_load,
 )
+from mlpilot.models.forest_format import dump_forest, is_forest_bytes, load_forest
 
 FIRST_CHUNK = 8
 MAX_CHUNK = 50
@@ -79,7 +80,7 @@ class _ForestAdapter(ModelAdapter):
     """Shared fitting for the two scikit-learn forest families."""
 
     preprocessing: ClassVar[str] = "tree"
-    file_suffix: ClassVar[str] = "skops"
+    file_suffix: ClassVar[str] = "forest"
     small_params: ClassVar[dict[str, Any]] = {"n_estimators": 20, "min_samples_leaf": 5}
     rounds_param: ClassVar[str | None] = "n_estimators"
     supports_class_weight: ClassVar[bool] = True
@@ -143,16 +144,21 @@ class _ForestAdapter(ModelAdapter):
         return proba_columns(model.predict_proba(X), np.asarray(model.classes_), None)
 
     def model_size_bytes(self, model: Any) -> int:
-        """The tree arrays' bytes (what the skops file holds), without the slow dump."""
+        """The tree arrays' bytes (what the model file holds), without dumping it."""
         return int(sum(tree.tree_.__getstate__()["nodes"].nbytes
                        + tree.tree_.__getstate__()["values"].nbytes
                        for tree in model.estimators_))
 
     def dump(self, model: Any) -> bytes:
-        return skops_dump(model)
+        try:
+            return dump_forest(model)
+        except TypeError:  # an attribute the compact format does not hold: the generic one
+            return skops_dump(model)
 
     def load(self, data: bytes) -> Any:
-        return skops_load(data, TRUSTED_TYPES)
+        if is_forest_bytes(data):
+            return load_forest(data)
+        return skops_load(data, TRUSTED_TYPES)  # artifacts saved before the compact format
 
 
 class RandomForestAdapter(_ForestAdapter):
