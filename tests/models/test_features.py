@@ -100,6 +100,25 @@ def test_datetime_expands_and_drops_constant_parts(train_X, schema):
     matrix = pipeline.transform(train_X.iloc[:1])
     stamp = train_X["time_hour"].iloc[0]
     assert matrix[0, pipeline.feature_names_.index("time_hour__hour")] == stamp.hour
+    # the moment as one number: days since 1970-01-01, the time of day as a fraction
+    days = (stamp.tz_localize(None) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    assert matrix[0, pipeline.feature_names_.index("time_hour__days")] == pytest.approx(
+        days, abs=1e-9)
+
+
+def test_a_change_at_a_date_is_one_split_on_the_days_part():
+    when = pd.Series(pd.date_range("2012-01-01", periods=1000, freq="D"), name="when")
+    schema = Schema(columns=(ColumnSchema("when", ColumnKind.DATETIME, "datetime64[ns]", True),
+                             ColumnSchema("y", ColumnKind.INTEGER, "int64", False)), target="y")
+    frame = pd.DataFrame({"when": when})
+    frame.loc[3, "when"] = pd.NaT
+    pipeline = FeaturePipeline("tree").fit(frame, schema)
+    days = pipeline.transform(frame)[:, pipeline.feature_names_.index("when__days")]
+    assert np.isnan(days[3]) and days[0] == 15340.0  # 2012-01-01
+    rule_changed = (when >= "2013-04-01").to_numpy()
+    present = ~np.isnan(days)
+    threshold = days[present][rule_changed[present]].min()
+    assert ((days[present] >= threshold) == rule_changed[present]).all()
 
 
 def test_boolean_and_text_columns():

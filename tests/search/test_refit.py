@@ -49,7 +49,7 @@ def refit(problem: dict, result: SearchResult, **options) -> RefitOutcome:
 
 @pytest.fixture(scope="module")
 def holdout(delay_problem) -> SearchResult:
-    return search(delay_problem, max_trials=6, families=["lightgbm", "linear", "knn"],
+    return search(delay_problem, max_trials=6, families=["lightgbm", "linear", "extra_trees"],
                   strategy="holdout")
 
 

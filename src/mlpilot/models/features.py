@@ -45,7 +45,9 @@ FORMAT_VERSION = 1
 TREE_MAX_LEVELS = 255
 LINEAR_MAX_LEVELS = 30
 LINEAR_MIN_COUNT = 5
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "dayofyear")
+# "days": days since 1970-01-01 (fractions for the time of day), the moment as one number, so
+# a tree finds a change at a date (a new labelling rule, a new price list) in one split
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute", "dayofyear", "days")
 _DT_ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 TEXT_MAX_TERMS = 300  # the vocabulary: the terms in most training rows (at least 2 rows)
 TEXT_COMPONENTS = 16  # dense TF-IDF columns per text column (singular directions)
@@ -257,6 +259,15 @@ def _datetime_parts(series: pd.Series, parts: Any) -> dict[str, np.ndarray]:
     dt = series.dt
     out = {}
     for part in parts:
+        if part == "days":  # the wall-clock moment, floored to the second, as the other parts
+            naive = series.dt.tz_localize(None) if dt.tz is not None else series
+            stamps = naive.to_numpy()  # in the column's own unit: any date pandas can hold
+            per_second = np.timedelta64(1, "s") // np.timedelta64(1, np.datetime_data(
+                stamps.dtype)[0])
+            seconds = np.floor_divide(stamps.view(np.int64), per_second).astype(np.float64)
+            seconds[np.isnat(stamps)] = np.nan
+            out[f"{series.name}__{part}"] = seconds * (1.0 / 86400.0)  # as records and ONNX do
+            continue
         values = getattr(dt, _DT_ATTRIBUTES.get(part, part)).astype("float64")
         out[f"{series.name}__{part}"] = values.to_numpy(dtype=np.float64, na_value=np.nan)
     return out

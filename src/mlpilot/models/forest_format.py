@@ -135,7 +135,7 @@ def _pooled(array: np.ndarray, pools: dict[str, list[np.ndarray]]) -> list[Any]:
     if array.dtype.hasobject:
         raise TypeError("an array of Python objects cannot be saved without pickle")
     array = np.ascontiguousarray(array)
-    flat = array.reshape((1,) + array.shape) if array.ndim == 0 else array
+    flat = array.reshape((1, *array.shape)) if array.ndim == 0 else array
     key = json.dumps([_dtype_key(flat.dtype), list(flat.shape[1:])])
     arrays = pools.setdefault(key, [])
     start = int(sum(len(a) for a in arrays))

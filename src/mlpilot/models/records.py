@@ -126,7 +126,10 @@ def _moment(name: str, value: Any) -> _dt.datetime | None:
                      f"{getattr(value, 'tzinfo', None)!r} (the pandas path decides)")
 
 
-_PARTS: dict[str, Callable[[_dt.datetime], int]] = {
+_EPOCH = _dt.datetime(1970, 1, 1)
+_SECOND = _dt.timedelta(seconds=1)
+
+_PARTS: dict[str, Callable[[_dt.datetime], float]] = {
     "year": lambda d: d.year,
     "month": lambda d: d.month,
     "day": lambda d: d.day,
@@ -134,6 +137,7 @@ _PARTS: dict[str, Callable[[_dt.datetime], int]] = {
     "hour": lambda d: d.hour,
     "minute": lambda d: d.minute,
     "dayofyear": lambda d: d.timetuple().tm_yday,
+    "days": lambda d: ((d - _EPOCH) // _SECOND) * (1.0 / 86400.0),  # floored to the second
 }
 
 
@@ -308,6 +312,7 @@ def _datetime_parts(column: pa.ChunkedArray, parts: Sequence[str]) -> list[np.nd
         "minute": lambda: of_day // 60 % 60,
         "dayofyear": lambda: np.where(march_month < 10, march_day + 60 + leap,
                                       march_day - 305),
+        "days": lambda: seconds * (1.0 / 86400.0),
     }
     out = []
     for part in parts:

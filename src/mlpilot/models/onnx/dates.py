@@ -1,10 +1,11 @@
 """Calendar parts of a datetime input (epoch seconds) with ONNX arithmetic, like pandas' ``.dt``.
 
 The seconds are floored, then: days since the epoch, the time of day (hour, minute), the day of
-the week (Monday = 0; 1970-01-01 was a Thursday) and the civil date by H. Hinnant's
-``civil_from_days`` algorithm (eras of 400 years from 0000-03-01), all with floor divisions of
-integers held exactly in doubles, so every date pandas can hold gets pandas' parts. NaN (a
-missing time) stays NaN in every part, as NaT does.
+the week (Monday = 0; 1970-01-01 was a Thursday), the days since the epoch with the time of day
+as a fraction ("days") and the civil date by H. Hinnant's ``civil_from_days`` algorithm (eras
+of 400 years from 0000-03-01), all with floor divisions of integers held exactly in doubles,
+so every date pandas can hold gets pandas' parts. NaN (a missing time) stays NaN in every
+part, as NaT does.
 
 Example:
     >>> import numpy as np, onnxruntime as ort
@@ -12,12 +13,15 @@ Example:
     >>> from mlpilot.models.onnx.graph import GraphBuilder
     >>> g = GraphBuilder()
     >>> t = g.add_input("t", TensorProto.DOUBLE, [None, 1])
-    >>> parts = ["year", "month", "day", "dayofweek", "hour", "minute", "dayofyear"]
-    >>> g.add_output(datetime_parts(g, t, parts), "parts", TensorProto.DOUBLE, [None, 7])
+    >>> parts = ["year", "month", "day", "dayofweek", "hour", "minute", "dayofyear", "days"]
+    >>> g.add_output(datetime_parts(g, t, parts), "parts", TensorProto.DOUBLE, [None, 8])
     >>> s = ort.InferenceSession(g.build().SerializeToString(), providers=["CPUExecutionProvider"])
     >>> seconds = np.datetime64("2024-02-29T13:45:10", "s").astype(np.int64)
-    >>> s.run(None, {"t": np.array([[float(seconds)], [np.nan]])})[0].tolist()
-    [[2024.0, 2.0, 29.0, 3.0, 13.0, 45.0, 60.0], [nan, nan, nan, nan, nan, nan, nan]]
+    >>> out = s.run(None, {"t": np.array([[float(seconds)], [np.nan]])})[0].tolist()
+    >>> out[0]
+    [2024.0, 2.0, 29.0, 3.0, 13.0, 45.0, 60.0, 19782.573032407407]
+    >>> out[1]
+    [nan, nan, nan, nan, nan, nan, nan, nan]
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def datetime_parts(g: GraphBuilder, column: str, parts: list[str]) -> str:
     leap = _is_leap(g, year_march, floordiv, mul, sub)
     march_on = g.op("Add", [add(doy, 60.0), leap])
     values["dayofyear"] = g.op("Where", [early, add(doy, -305.0), march_on])
+    values["days"] = mul(seconds, 1.0 / _DAY)  # a product: bit-equal to numpy's
     return g.op("Concat", [values[p] for p in parts], "datetime", axis=1)
 
 
