@@ -76,7 +76,8 @@ class FeaturePipeline:
                               expected="'tree' or 'linear'", found=repr(self.mode),
                               fix="use FeaturePipeline('tree') or ('linear')")
         _check_columns(X, [c.name for c in schema.features])
-        self.steps_ = [self._fit_column(X[col.name], col) for col in schema.features]
+        self.steps_ = [self._fit_column(X[col.name], col, col.name == schema.time_column)
+                       for col in schema.features]
         self._finish()
         return self
 
@@ -90,7 +91,8 @@ class FeaturePipeline:
         self.feature_names_ = names
         self.categorical_indices_ = cats
 
-    def _fit_column(self, series: pd.Series, col: ColumnSchema) -> dict[str, Any]:
+    def _fit_column(self, series: pd.Series, col: ColumnSchema,
+                    orders_time: bool = False) -> dict[str, Any]:
         kind = col.kind
         if kind in (ColumnKind.NUMERIC, ColumnKind.INTEGER):
             return self._fit_numbers(col.name, {col.name: _as_float(series)}, col.nullable)
@@ -100,7 +102,10 @@ class FeaturePipeline:
             step["kind"] = "boolean"
             return step
         if kind is ColumnKind.DATETIME:
-            parts = _datetime_parts(series, DATETIME_PARTS)
+            # every row to predict comes after the time column's training range, where its
+            # moment never recurs: a split on it only tells the training period's days apart
+            parts = _datetime_parts(series, [p for p in DATETIME_PARTS
+                                             if not (orders_time and p == "days")])
             kept = {key: v for key, v in parts.items() if _varies(v)}
             step = self._fit_numbers(col.name, kept, col.nullable)
             step.update(kind="datetime", parts=[k.rsplit("__", 1)[1] for k in kept])
