@@ -221,15 +221,20 @@ def _clean_npy(data: bytes) -> bytes:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError:
         return data
-    clean = np.zeros(array.shape, dtype=array.dtype)
-    if array.dtype.names:
-        for field_name in array.dtype.names:
-            clean[field_name] = array[field_name]
-    else:
-        clean[...] = array
     out = io.BytesIO()
-    np.save(out, clean, allow_pickle=False)
+    np.save(out, np.array(zeroed_padding(array), order="C"), allow_pickle=False)
     return out.getvalue()
+
+
+def zeroed_padding(array: np.ndarray) -> np.ndarray:
+    """A structured array copied field by field into zeros, so the padding bytes between its
+    fields (uninitialised in scikit-learn's tree nodes) are zero; other arrays unchanged."""
+    if not array.dtype.names:
+        return array
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for field_name in array.dtype.names:
+        clean[field_name] = array[field_name]
+    return clean
 
 
 def deterministic_zip(entries: dict[str, bytes], *, compress: bool = True) -> bytes:
