@@ -16,7 +16,9 @@ from mlpilot.search.refit import (
     member_refit_estimate,
     refit_all,
     refit_form,
+    rounds_scale,
     rows_per_fit,
+    scaled_rounds,
 )
 from mlpilot.search.study import SearchResult, run_search
 from mlpilot.search.validation import Strategy
@@ -62,8 +64,13 @@ def test_after_a_holdout_each_member_is_refit_on_every_row_with_its_rounds(
     final = outcome.predictor
     assert final is not None and final.threshold == holdout.best.threshold
     for record, member in zip(outcome.members, final.members, strict=True):
-        assert record["refit"] and record["rounds"] >= 1
+        assert record["refit"]
         assert get_adapter(member.family).fitted_rounds(member.model) == record["rounds"]
+        if record["rounds"] is not None:  # a boosted member: its rounds scaled to the rows
+            assert record["rounds"] == scaled_rounds(record["searched_rounds"], 5000 / 3500)
+            assert record["rounds"] > record["searched_rounds"]
+    assert any(record["rounds"] is not None for record in outcome.members)
+    assert "times 1.43, the rows ratio" in outcome.reason
     # the refit models saw the last 1,500 rows too, so they predict differently
     rows = delay_problem["valid_X"].iloc[1000:]
     assert not np.array_equal(final.predict_proba(rows), holdout.best.predict_proba(rows))
@@ -93,7 +100,10 @@ def test_after_cross_validation_a_regression_member_is_one_model_with_the_folds_
     assert final is not None and len(final.members) == 1 < len(result.best.members)
     [record], [member] = outcome.members, final.members
     folds = [get_adapter("lightgbm").fitted_rounds(m.model) for m in result.best.members]
-    assert record["rounds"] == max(1, round(float(np.mean(folds))))
+    assert record["searched_rounds"] == max(1, round(float(np.mean(folds))))
+    # each fold model fitted 3,600 of the 4,500 searched rows; the one model fits 5,000
+    assert result.rows_per_fit == 3600
+    assert record["rounds"] == scaled_rounds(record["searched_rounds"], 5000 / 3600)
     assert get_adapter("lightgbm").fitted_rounds(member.model) == record["rounds"]
     assert outcome.to_dict()["form"] == "one"
     assert refit(distance_problem, result).predictor.to_bytes() == final.to_bytes()
@@ -115,6 +125,11 @@ def test_the_forms_and_their_estimates():
                                  form="bag") == pytest.approx(10.0 * 1.25)
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
                                  form="one") == pytest.approx(2.0 * 1000 / 800 * 1.25)
+    # a boosted member also fits 1,000 / 800 times its rounds
+    assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800, form="one",
+                                 boosted=True) == pytest.approx(2.0 * (1000 / 800) ** 2 * 1.25)
+    assert rounds_scale(1000, searched_rows=800) == 1.25
+    assert scaled_rounds(100, 1.25) == 125 and scaled_rounds(1, 0.3) == 1
 
 
 def test_members_the_time_left_cannot_cover_keep_their_validated_models(holdout,
@@ -152,10 +167,10 @@ def test_a_failing_or_oversized_refit_keeps_the_validated_models(holdout, delay_
     failing = holdout.members[0].trial
     real = refit_module._refit_member
 
-    def broken(problem, member, deadline):
+    def broken(problem, member, deadline, scale):
         if member.trial == failing:
             raise ValueError("out of disk")
-        return real(problem, member, deadline)
+        return real(problem, member, deadline, scale)
 
     monkeypatch.setattr(refit_module, "_refit_member", broken)
     outcome = refit(delay_problem, holdout)

@@ -7,16 +7,16 @@ every table: on bikeshare (time-ordered, hourly counts) the evaluated model, fit
 earliest 70% of the rows, scored an RMSE of 52.5 on the benchmark's test rows and the same
 configuration refit on every row with its early-stopped rounds 56.0 (``bench/final_fit_check.py``).
 
-So before refitting on every row, a *probe* fits the same recipe (same members, same form,
-same rounds) on the training and validation rows only, and scores it on the run's test rows
-next to the evaluated model. More rows are expected to pay, so the refit on every row is the
-default; it is skipped, and the evaluated model served, only when the probe *hurts*: worse
-than the evaluated model on at least :data:`HURTS_SHARE` of :data:`RESAMPLES` paired
-bootstrap resamples of the test rows (seeded; at most :data:`MAX_ROWS` rows per resample).
-A difference inside the noise of the test rows is no evidence against more rows (at 60 s the
-probe looked slightly worse on diamonds, 549.0 against 546.8, and on ames, while the refit
-on every row scored 2.5% and 4% better on the benchmark's own test rows); a clear one is
-(bikeshare: 57.2 against 52.0). The lineage records both scores and the share
+So before refitting on every row, a *probe* fits the same recipe (same members, same form, the
+same early-stopped rounds scaled to its rows) on the training and validation rows only, and
+scores it on the run's test rows next to the evaluated model. More rows are expected to pay, so
+the refit on every row is the default; it is skipped, and the evaluated model served, only when
+the probe *hurts*: worse than the evaluated model on at least :data:`HURTS_SHARE` of
+:data:`RESAMPLES` paired bootstrap resamples of the test rows (seeded; at most :data:`MAX_ROWS`
+rows per resample). A difference inside the noise of the test rows is no evidence against more
+rows (at 60 s the probe looked slightly worse on diamonds, 549.0 against 546.8, and on ames,
+while the refit on every row scored 2.5% and 4% better on the benchmark's own test rows); a
+clear one is (bikeshare: 57.2 against 52.0). The lineage records both scores and the share
 (``refit.probe``). The test metrics keep describing the evaluated model; the probe uses the
 test rows once more to make one yes/no choice between two fits of the chosen configuration,
 never to choose among trials.

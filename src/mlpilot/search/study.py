@@ -438,7 +438,8 @@ class _Loop:
         rows = [self.refit_rows] + ([len(self.problem.y)] if form == "one" else [])
         estimate = sum(member_refit_estimate(
             self.fits[best.number].fit_seconds, strategy=self.problem.strategy, n_rows=n,
-            searched_rows=self.problem.n_train_rows, form=form) for n in rows)
+            searched_rows=self.problem.n_train_rows, form=form,
+            boosted=get_adapter(best.family).rounds_param is not None) for n in rows)
         most = REFIT_MAX_SHARE * self.budget.seconds
         if estimate > most:
             return self.reserve
