@@ -66,11 +66,10 @@ def test_after_a_holdout_each_member_is_refit_on_every_row_with_its_rounds(
     for record, member in zip(outcome.members, final.members, strict=True):
         assert record["refit"]
         assert get_adapter(member.family).fitted_rounds(member.model) == record["rounds"]
-        if record["rounds"] is not None:  # a boosted member: its rounds scaled to the rows
-            assert record["rounds"] == scaled_rounds(record["searched_rounds"], 5000 / 3500)
-            assert record["rounds"] > record["searched_rounds"]
+        if record["rounds"] is not None:  # a boosted classifier keeps its rounds
+            assert record["rounds"] == record["searched_rounds"]
     assert any(record["rounds"] is not None for record in outcome.members)
-    assert "times 1.43, the rows ratio" in outcome.reason
+    assert "the rows ratio" not in outcome.reason
     # the refit models saw the last 1,500 rows too, so they predict differently
     rows = delay_problem["valid_X"].iloc[1000:]
     assert not np.array_equal(final.predict_proba(rows), holdout.best.predict_proba(rows))
@@ -96,6 +95,7 @@ def test_after_cross_validation_a_regression_member_is_one_model_with_the_folds_
                     ensemble=False)
     outcome = refit(distance_problem, result)
     assert outcome.done and outcome.form == "one" and "(the folds' mean)" in outcome.reason
+    assert "times 1.39, the rows ratio" in outcome.reason
     final = outcome.predictor
     assert final is not None and len(final.members) == 1 < len(result.best.members)
     [record], [member] = outcome.members, final.members
@@ -125,10 +125,11 @@ def test_the_forms_and_their_estimates():
                                  form="bag") == pytest.approx(10.0 * 1.25)
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
                                  form="one") == pytest.approx(2.0 * 1000 / 800 * 1.25)
-    # a boosted member also fits 1,000 / 800 times its rounds
+    # a boosted regression member also fits 1,000 / 800 times its rounds
+    more = rounds_scale(Task.REGRESSION, 1000, searched_rows=800)
+    assert more == 1.25 and rounds_scale(Task.BINARY, 1000, searched_rows=800) == 1.0
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800, form="one",
-                                 boosted=True) == pytest.approx(2.0 * (1000 / 800) ** 2 * 1.25)
-    assert rounds_scale(1000, searched_rows=800) == 1.25
+                                 more_rounds=more) == pytest.approx(2.0 * 1.25 ** 2 * 1.25)
     assert scaled_rounds(100, 1.25) == 125 and scaled_rounds(1, 0.3) == 1
 
 

@@ -65,6 +65,7 @@ from mlpilot.search.refit import (
     mean_rounds,
     member_refit_estimate,
     refit_form,
+    rounds_scale,
 )
 from mlpilot.search.scoring import Scorer
 from mlpilot.search.threshold import choose_threshold
@@ -439,7 +440,9 @@ class _Loop:
         estimate = sum(member_refit_estimate(
             self.fits[best.number].fit_seconds, strategy=self.problem.strategy, n_rows=n,
             searched_rows=self.problem.n_train_rows, form=form,
-            boosted=get_adapter(best.family).rounds_param is not None) for n in rows)
+            more_rounds=rounds_scale(self.problem.task, n,
+                                     searched_rows=self.problem.n_train_rows)
+            if get_adapter(best.family).rounds_param is not None else 1.0) for n in rows)
         most = REFIT_MAX_SHARE * self.budget.seconds
         if estimate > most:
             return self.reserve
