@@ -8,7 +8,7 @@ earliest 70% of the rows, scored an RMSE of 52.5 on the benchmark's test rows an
 configuration refit on every row with its early-stopped rounds 56.0 (``bench/final_fit_check.py``).
 
 So before refitting on every row, a *probe* fits the same recipe (same members, same form, the
-same early-stopped rounds scaled to its rows) on the training and validation rows only, and
+same early-stopped rounds, for regression scaled to its rows) on the train + valid rows, and
 scores it on the run's test rows next to the evaluated model. More rows are expected to pay, so
 the refit on every row is the default; it is skipped, and the evaluated model served, only when
 the probe *hurts*: worse than the evaluated model on at least :data:`HURTS_SHARE` of
