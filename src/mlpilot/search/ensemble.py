@@ -4,13 +4,6 @@ Start from the best trial, then repeatedly add (with replacement) the trial whos
 most improves the averaged prediction's score; the weights are how often each was picked.
 Ties go to the earlier trial, so the result is deterministic.
 
-The candidates (:func:`ensemble_candidates`) are the best :data:`MAX_CANDIDATES` trials plus
-the best trial of every other family: a search that spent its budget on one family (fast
-LightGBM trials on diamonds at 60 s: the 12 best were all LightGBM) would otherwise offer only
-near-copies of one model, whose blend fits the validation rows as well as a mixed one and
-generalises worse (diamonds: 4 LightGBMs 547.4 on the validation rows and 531.1 on the
-benchmark's test rows; LightGBM, CatBoost, XGBoost and ExtraTrees 547.6 and 525.0).
-
 Example:
     >>> import numpy as np
     >>> y = np.array([0.0, 1.0, 2.0, 3.0])
@@ -18,34 +11,16 @@ Example:
     >>> def neg_mse(t, p): return -float(np.mean((t - p) ** 2))
     >>> select_ensemble(preds, y, neg_mse, greater_is_better=True, rounds=10)
     {1: 0.5, 2: 0.5}
-    >>> ensemble_candidates([(4, "lightgbm"), (2, "lightgbm"), (7, "catboost"), (1, "linear")],
-    ...                     max_candidates=2)
-    [4, 2, 7, 1]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 DEFAULT_ROUNDS = 25
 MAX_CANDIDATES = 12
-
-
-def ensemble_candidates(ranked: Sequence[tuple[int, str]], *,
-                        max_candidates: int = MAX_CANDIDATES,
-                        not_added: frozenset[str] = frozenset({"baseline"})) -> list[int]:
-    """The trials greedy selection may pick from, given (number, family) best first: the
-    first ``max_candidates``, then the best trial of each family not among them (save the
-    ``not_added`` ones), in rank order."""
-    chosen = [number for number, _ in ranked[:max_candidates]]
-    families = {family for _, family in ranked[:max_candidates]} | not_added
-    for number, family in ranked[max_candidates:]:
-        if family not in families:
-            chosen.append(number)
-            families.add(family)
-    return chosen
 
 
 def select_ensemble(predictions: Mapping[int, np.ndarray], y: np.ndarray,

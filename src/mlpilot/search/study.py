@@ -58,7 +58,7 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
+from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
     RefitMember,
@@ -462,8 +462,8 @@ class _Loop:
         weights = {best.number: 1.0}
         chosen_number, chosen_score = best.number, float(best.score)
         if build_ensemble and len(ranked) > 1 and _ensemble_recorded(replay, True):
-            candidates = {n: self.fits[n].prediction for n in ensemble_candidates(
-                [(t.number, t.family) for t in ranked])}
+            candidates = {t.number: self.fits[t.number].prediction
+                          for t in ranked[:MAX_CANDIDATES]}
             picked = select_ensemble(candidates, problem.scored_y, scorer,
                                      greater_is_better=scorer.greater_is_better)
             blend = sum(self.fits[n].prediction * w for n, w in picked.items())
