@@ -120,7 +120,9 @@ def refit_estimate(fit_seconds: Sequence[float], *, n_rows: int, n_train_rows: i
 def rounds_scale(task: Task, n_rows: int, *, searched_rows: int) -> float:
     """How many times its early-stopped rounds a boosted member fits in a ``"one"`` refit on
     ``n_rows`` rows, searched on ``searched_rows`` rows each: their ratio for regression, 1
-    (the rounds early stopping chose) for classification.
+    (the rounds early stopping chose) for classification. A forest's rounds are its trees
+    (fewer than asked when a deadline cut its fit): it gets as many more, which costs time
+    and never hurts a forest's accuracy.
 
     Early stopping picks the rounds that suit the rows a model was fitted on; on more rows the
     best round count is higher (each round's step is learnt from more evidence, so overfitting
