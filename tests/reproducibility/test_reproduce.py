@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 
@@ -28,6 +29,8 @@ def test_the_manifest_records_seeds_trials_threads_cpu_and_packages(recorded, cl
     assert env["cpu"] and env["cpu_count"] >= 1 and isinstance(env["cpu_flags"], list)
     assert "OMP_NUM_THREADS" in env["threads"] and manifest["n_threads"] == 2
     assert env["packages"]["lightgbm"] and env["python"] and env["mlpilot"]
+    if env["mlpilot_source"] is not None:  # tests run from a git checkout of mlpilot
+        assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", env["mlpilot_source"])
     outputs = manifest["outputs"]
     assert len(outputs["artifact_sha256"]) == 64
     assert len(outputs["test_predictions_sha256"]) == 64

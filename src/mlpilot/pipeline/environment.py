@@ -1,9 +1,13 @@
-"""What a run ran on: Python, platform, CPU, thread settings and every installed distribution."""
+"""What a run ran on: Python, platform, CPU, thread settings, every installed distribution and,
+when mlpilot runs from a git checkout, the commit of its source (the package version alone
+does not change between commits, so it cannot explain why a replay of an older run differs).
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +25,29 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def source_revision(package_dir: Path | None = None) -> str | None:
+    """The git commit of mlpilot's source, with ``+dirty`` when its tracked files under the
+    package differ from that commit; None when the package is not a tracked part of a git
+    checkout (an installed wheel) or git is missing."""
+    where = package_dir or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(where), *args], capture_output=True,
+                                  text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    if git("ls-files", "--error-unmatch", "__init__.py") is None:
+        return None
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return commit + ("+dirty" if changes else "")
 
 
 def installed_packages() -> dict[str, str]:
@@ -56,6 +83,7 @@ def capture_environment() -> dict[str, Any]:
         mlpilot_version = "unknown"
     return {
         "mlpilot": mlpilot_version,
+        "mlpilot_source": source_revision(),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),

@@ -29,7 +29,7 @@ from mlpilot.pipeline.environment import capture_environment
 
 MANIFEST_FORMAT = 2
 #: environment fields compared one by one (packages are compared name by name)
-_COMPARED = ("mlpilot", "python", "implementation", "platform", "machine", "cpu",
+_COMPARED = ("mlpilot", "mlpilot_source", "python", "implementation", "platform", "machine", "cpu",
              "cpu_flags", "cpu_count", "threads", "blas")
 
 
