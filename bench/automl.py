@@ -3,13 +3,13 @@
 Each (dataset, framework) runs in its own process with a hard timeout, on the same split, the
 same budget and the same machine. Splits: the last 25% of rows for the time-ordered datasets
 (flights, bikeshare, employment_ma), otherwise a stratified (classification) or shuffled
-(regression) 25% with seed 0. On the time-ordered datasets with a datetime column (flights,
-bikeshare) mlpilot is given that column as its time column and FLAML ``split_type="time"``, so
-both validate on later rows, as their users would; AutoGluon's tabular fit has no such
-option. Metrics: ROC AUC (binary), log loss (multiclass), RMSE
-(regression). Prints per dataset each framework's score, fit time against the budget and any
-failure, then the mean rank of each AutoML framework. Results are written as JSON to
-bench/results/.
+(regression) 25% with seed 0. On the time-ordered datasets mlpilot is given the column that
+orders them as its time column (the datetime column of flights and bikeshare, the integer
+``year`` of employment_ma) and FLAML ``split_type="time"``, so both validate on later rows, as
+their users would; AutoGluon's tabular fit has no such option. Metrics: ROC AUC (binary), log
+loss (multiclass), RMSE (regression). Prints per dataset each framework's score, fit time
+against the budget and any failure, then the mean rank of each AutoML framework. Results are
+written as JSON to bench/results/.
 
     make peers-automl                      # FLAML + AutoGluon in .peers/automl
     python bench/automl.py --budget 60     # all datasets of ../shared/datasets
@@ -45,6 +45,8 @@ RESULTS = ROOT / "bench" / "results"
 RECORDS = ROOT / "bench" / "records" / "automl"
 PEERS_PYTHON = ROOT / ".peers" / "automl" / "bin" / "python"
 TIME_ORDERED = {"flights", "bikeshare", "employment_ma"}
+#: the whole-number period that orders a time-ordered dataset without a datetime column
+PERIOD_COLUMNS = {"employment_ma": "year"}
 AUTOML = ("mlpilot", "flaml", "autogluon")
 FRAMEWORKS = (*AUTOML, "lightgbm_default")
 #: mlpilot with the candidate MLP family (bench/mlp_family.py): opt-in, not in the ranks
@@ -99,11 +101,13 @@ def tree_commit(src: Path) -> str:
 
 
 def time_column_of(name: str, meta: dict) -> str | None:
-    """The datetime column that orders a time-ordered dataset, when it has one: the frameworks
-    that can are told to validate in time order, as their users would (employment_ma is
-    time-ordered by row but has no datetime column, so no framework is told)."""
+    """The column that orders a time-ordered dataset: its datetime column (flights,
+    bikeshare), else its integer period column (employment_ma: ``year``). The frameworks that
+    can are told to validate in time order, as their users would."""
+    if name not in TIME_ORDERED:
+        return None
     columns = meta.get("datetime_columns") or []
-    return columns[0] if name in TIME_ORDERED and columns else None
+    return columns[0] if columns else PERIOD_COLUMNS.get(name)
 
 
 def run_one(framework: str, name: str, meta: dict, paths: tuple[Path, Path], budget: float,

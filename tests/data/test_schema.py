@@ -13,6 +13,7 @@ from mlpilot.data.schema import (
     infer_schema,
     validate_prediction_input,
 )
+from mlpilot.data.schema_yaml import schema_from_yaml, schema_to_yaml
 
 
 @pytest.fixture
@@ -111,6 +112,15 @@ def test_unknown_time_column(flights_small):
 def test_time_column_must_hold_dates(flights_small):
     with pytest.raises(DataError, match=r"time column 'carrier' does not hold dates"):
         infer_schema(flights_small, target="delayed", time_column="carrier")
+    with pytest.raises(DataError, match=r"integers that count periods"):
+        infer_schema(flights_small.assign(hours=flights_small["hour"] + 0.5), target="delayed",
+                     time_column="hours")
+
+
+def test_an_integer_period_can_be_the_time_column(flights_small):
+    schema = infer_schema(flights_small, target="delayed", time_column="month")
+    assert schema.time_column == "month" and str(schema.column("month").kind) == "integer"
+    assert "month" in schema.feature_columns  # a period stays a feature, as a number
 
 
 def test_prediction_input_is_the_features_in_training_order(flights_schema, prediction_batch):
@@ -184,3 +194,19 @@ def test_missing_values_stay_missing(flights_schema, prediction_batch):
 def test_empty_input_is_refused(flights_schema, prediction_batch):
     with pytest.raises(SchemaError, match=r"no rows to predict"):
         validate_prediction_input(prediction_batch.iloc[:0], flights_schema)
+
+
+def test_a_schema_edit_may_name_a_period_as_time_column_but_not_as_ingestion_time(
+        flights_small):
+    schema = infer_schema(flights_small, target="delayed", time_column="time_hour")
+    text = schema_to_yaml(schema)
+    edited = schema_from_yaml(text.replace("time_column: time_hour", "time_column: month"),
+                              schema)
+    assert edited.time_column == "month"
+    with pytest.raises(SchemaError, match=r"time_column 'carrier' is not a datetime or "
+                                          r"integer column"):
+        schema_from_yaml(text.replace("time_column: time_hour", "time_column: carrier"), schema)
+    with pytest.raises(SchemaError, match=r"ingestion_time_column 'month' is not a datetime "
+                                          r"column"):
+        schema_from_yaml(text.replace("ingestion_time_column: null",
+                                      "ingestion_time_column: month"), schema)

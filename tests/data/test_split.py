@@ -100,3 +100,33 @@ def test_missing_timestamps_are_refused(flights_small):
     df.loc[5, "time_hour"] = pd.NaT
     with pytest.raises(DataError, match=r"'time_hour' has 1 missing values"):
         make_split(df, target="delayed", task=Task.BINARY, seed=0, time_column="time_hour")
+
+
+def test_an_integer_period_orders_the_split(flights):
+    """A whole-number period (here the month) orders the rows like timestamps; a month never
+    straddles train and validation."""
+    shuffled = flights.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    split = make_split(shuffled, target="delayed", task=Task.BINARY, seed=0, time_column="month")
+    assert split.method == "time-ordered"
+    _partition(split, len(shuffled))
+    month = shuffled["month"]
+    assert set(month.iloc[split.train]) == {1, 2}  # the 70% cut moved to the end of February
+    assert month.iloc[split.train].max() < month.iloc[split.valid].min()
+    assert month.iloc[split.valid].max() <= month.iloc[split.test].min()
+    years = pd.DataFrame({"year": np.repeat(np.arange(2015, 2025), 30), "y": [0, 1] * 150})
+    split = make_split(years.iloc[::-1].reset_index(drop=True), target="y", task=Task.BINARY,
+                       seed=0, time_column="year")
+    flipped = years["year"].iloc[::-1].reset_index(drop=True)
+    assert (sorted(set(flipped.iloc[split.train])), sorted(set(flipped.iloc[split.valid])),
+            sorted(set(flipped.iloc[split.test]))) == (list(range(2015, 2022)), [2022],
+                                                       [2023, 2024])
+
+
+def test_a_period_column_without_values_or_of_fractions_is_refused(flights_small):
+    df = flights_small.assign(month=flights_small["month"].astype("Int64"))
+    df.loc[3, "month"] = pd.NA
+    with pytest.raises(DataError, match=r"'month' has 1 missing values"):
+        make_split(df, target="delayed", task=Task.BINARY, seed=0, time_column="month")
+    df = flights_small.assign(hours=flights_small["hour"] + 0.5)
+    with pytest.raises(DataError, match=r"'hours' does not hold dates, times or whole-number"):
+        make_split(df, target="delayed", task=Task.BINARY, seed=0, time_column="hours")

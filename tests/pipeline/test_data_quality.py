@@ -131,3 +131,24 @@ def test_a_training_batch_without_the_target_says_how_to_score_instead(
     assert "delayed: the target column is missing: training data needs it" in err
     assert "to score rows without a target use `mlpilot predict`" in err
     assert Workspace().project("flights").dataset()["version"] == 1
+
+
+def test_an_integer_period_as_time_column_makes_the_run_time_ordered(cli, tmp_path,
+                                                                       flights_slice):
+    data = tmp_path / "months.parquet"
+    flights_slice.to_parquet(data)
+    code, _, err = cli("project", "create", "months", "--data", str(data), "--target",
+                       "delayed", "--time-column", "month")
+    assert code == 0, err
+    assert cli("project", "approve", "months", "--time", "30s", "--cpus", "1")[0] == 0
+    code, _, err = cli("run", "months", "--max-trials", "2")
+    assert code == 0, err
+    code, out, _ = cli("run", "show", "months", "--json")
+    assert json.loads(out)["split"]["method"] == "time-ordered"
+    code, out, _ = cli("model", "show", "months", "1", "--json")
+    lineage = json.loads(out)["lineage"]
+    assert lineage["split"]["method"] == "time-ordered"
+    assert lineage["validation"]["kind"] == "holdout"  # no shuffled folds across the months
+    code, _, err = cli("project", "create", "hours", "--data", str(data), "--target",
+                       "delayed", "--time-column", "carrier")
+    assert code != 0 and "integers that count periods" in err

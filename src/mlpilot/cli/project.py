@@ -24,7 +24,9 @@ def create(
     task: str = typer.Option(None, "--task",
                              help="binary, multiclass or regression (detected if omitted)."),
     time_column: str = typer.Option(None, "--time-column",
-                                    help="A datetime column: the split becomes time-ordered."),
+                                    help="A datetime column, or an integer period such as "
+                                         "year: the split and validation become "
+                                         "time-ordered."),
     id_columns: str = typer.Option(None, "--id-columns",
                                    help="Comma-separated identifier columns (never features)."),
     seed: int = typer.Option(0, "--seed", help="The seed every random choice derives from."),

@@ -292,6 +292,8 @@ def _timeliness(df: pd.DataFrame, schema: Schema) -> list[Finding]:
     event, ingested = schema.time_column, schema.ingestion_time_column
     if not event or not ingested or event not in df or ingested not in df:
         return []
+    if schema.column(event).kind is not ColumnKind.DATETIME:  # a period (a year): no moment
+        return []
     start, _ = values.coerce_datetime(df[event])
     end, _ = values.coerce_datetime(df[ingested])
     lag = (end - start).dt.total_seconds().dropna().to_numpy()

@@ -55,6 +55,11 @@ class ColumnKind(StrEnum):
     IDENTIFIER = "identifier"
 
 
+#: the kinds that can order rows in time: timestamps, or whole-number periods (a year, a week
+#: number, a month index) whose later values come later
+TIME_KINDS = (ColumnKind.DATETIME, ColumnKind.INTEGER)
+
+
 @dataclass(frozen=True)
 class ColumnSchema:
     """One column: its kind, the pandas dtype it was read with, nullability and observed domain."""
@@ -274,7 +279,8 @@ def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = Non
     Args:
         df: the training table, or a sample of its rows (with ``facts``).
         target: the column to predict.
-        time_column: a datetime column that orders the rows (used for time-ordered splits).
+        time_column: the column that orders the rows in time (used for time-ordered splits):
+            timestamps, or whole-number periods such as a year.
         id_columns: columns that identify rows; kept in the schema as identifiers, never used
             as features.
         facts: for a sample, what each whole column holds (:class:`ColumnFacts`): the
@@ -300,14 +306,16 @@ def infer_schema(df: pd.DataFrame, *, target: str, time_column: str | None = Non
         specs.append(spec)
     schema = Schema(columns=tuple(specs), target=target, time_column=time_column,
                     id_columns=tuple(id_columns))
-    if time_column is not None and schema.column(time_column).kind is not ColumnKind.DATETIME:
+    if time_column is not None and schema.column(time_column).kind not in TIME_KINDS:
         example = df[time_column].dropna()
         raise DataError(
-            f"time column {time_column!r} does not hold dates or times",
-            expected="a datetime column, or text like '2013-01-01 05:00:00'",
+            f"time column {time_column!r} does not hold dates, times or whole-number periods",
+            expected="a datetime column, text like '2013-01-01 05:00:00', or integers that "
+                     "count periods (a year such as 2017, a week number)",
             found=f"dtype {df[time_column].dtype}"
             + (f", e.g. {example.iloc[0]!r}" if len(example) else ", all values missing"),
-            fix="pass a column of timestamps as the time column, or leave it out",
+            fix="pass a column of timestamps or of integer periods as the time column, or "
+                "leave it out",
         )
     return schema
 

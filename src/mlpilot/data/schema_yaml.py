@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from mlpilot.core.errors import SchemaError
-from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
+from mlpilot.data.schema import TIME_KINDS, ColumnKind, ColumnSchema, Schema
 
 _EDITABLE = ("kind", "nullable", "categories", "minimum", "maximum", "datetime_format")
 _HEADER = """\
@@ -135,11 +135,13 @@ def schema_from_yaml(text: str, current: Schema) -> Schema:
         if name is not None and name not in names:
             raise _error(f"{role} names {name!r}, not a column", f"{role}: {name!r}",
                          "name one of the schema's columns, or null")
+    allowed = {"time_column": TIME_KINDS, "ingestion_time_column": (ColumnKind.DATETIME,)}
     for role, name in roles.items():
-        if name is not None and next(c.kind for c in columns if c.name == name) is not \
-                ColumnKind.DATETIME:
-            raise _error(f"{role} {name!r} is not a datetime column", f"{role}: {name!r}",
-                         f"set {name!r} to kind datetime, or choose another column")
+        if name is not None and next(c.kind for c in columns if c.name == name) not in \
+                allowed[role]:
+            kinds = " or ".join(str(k) for k in allowed[role])
+            raise _error(f"{role} {name!r} is not a {kinds} column", f"{role}: {name!r}",
+                         f"set {name!r} to kind {kinds}, or choose another column")
     return Schema(columns=columns, target=current.target, time_column=roles["time_column"],
                   id_columns=tuple(str(i) for i in ids),
                   ingestion_time_column=roles["ingestion_time_column"])

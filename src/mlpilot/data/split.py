@@ -146,19 +146,34 @@ def _snap(cut: int, times: np.ndarray, low: int, high: int) -> int:
     return cut
 
 
-def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int]) -> Split:
-    times, bad = values.coerce_datetime(df[time_column])
-    if bad.any() or not values.is_datetime(times):
-        raise DataError(f"time column {time_column!r} does not hold dates or times",
-                        expected="timestamps", found=f"dtype {df[time_column].dtype}",
-                        fix="pass a datetime column as the time column")
+def _time_keys(series: pd.Series, time_column: str) -> np.ndarray:
+    """int64 keys that order the rows in time: nanoseconds of timestamps, or integer periods."""
+    if values.is_integer(series):  # whole-number periods: a year, a week number
+        if series.isna().any():
+            raise _missing_times(time_column, int(series.isna().sum()))
+        return series.to_numpy(dtype="int64")
+    times, bad = values.coerce_datetime(series)
+    if values.is_number(series) or bad.any() or not values.is_datetime(times):
+        raise DataError(f"time column {time_column!r} does not hold dates, times or "
+                        "whole-number periods",
+                        expected="timestamps, or integers that count periods (e.g. a year)",
+                        found=f"dtype {series.dtype}",
+                        fix="pass a datetime or an integer period column as the time column")
     if times.isna().any():
-        raise DataError(
-            f"time column {time_column!r} has {int(times.isna().sum())} missing values",
-            expected="a timestamp on every row to order the split by time",
-            found="missing timestamps", fix="fill or drop the rows without a timestamp",
-        )
-    keys = times.astype("int64").to_numpy()
+        raise _missing_times(time_column, int(times.isna().sum()))
+    return times.astype("int64").to_numpy()
+
+
+def _missing_times(time_column: str, count: int) -> DataError:
+    return DataError(
+        f"time column {time_column!r} has {count} missing values",
+        expected="a time on every row to order the split by time",
+        found="missing times", fix="fill or drop the rows without a time",
+    )
+
+
+def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int]) -> Split:
+    keys = _time_keys(df[time_column], time_column)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     n_train, n_valid, _ = sizes
@@ -199,8 +214,9 @@ def make_split(df: pd.DataFrame, *, target: str, task: Task, seed: int,
                test_fraction: float = 0.15) -> Split:
     """Split the rows of ``df`` into train, validation and test parts.
 
-    With a time column the oldest rows train and the latest test ("time-ordered"; rows with the
-    same timestamp stay in one part where possible); otherwise classification is stratified by
+    With a time column (timestamps, or integer periods such as a year) the oldest rows train
+    and the latest test ("time-ordered"; rows with the same time stay in one part where
+    possible); otherwise classification is stratified by
     the target ("stratified") and regression shuffled ("random"). The same inputs always give
     the same split.
 
