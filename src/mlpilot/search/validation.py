@@ -13,6 +13,8 @@ Example:
     ('cv', 5)
     >>> choose_strategy(n_rows=200_000, budget_seconds=60, allow_cv=True).kind
     'holdout'
+    >>> [choose_strategy(n_rows=34_000, budget_seconds=b, allow_cv=True).kind for b in (60, 300)]
+    ['holdout', 'cv']
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.parallel import FoldDone, FoldJob, FoldPool, fit_fold
 
-CV_MAX_ROWS = 12_000  # pooled rows up to which k-fold pays at an ordinary budget
+#: pooled rows per second of the approved budget up to which k-fold pays: 12,000 rows at 60 s,
+#: 60,000 at 300 s (diamonds, 34,387 pooled rows, at 300 s: RMSE 528.33 with a holdout, 525.46
+#: with 5 folds; bench/README.md)
+CV_ROWS_PER_SECOND = 200.0
+#: never more (the k folds' cached feature matrices hold about k - 1 copies of the table)
+CV_CAP_ROWS = 100_000
+CV_MAX_ROWS = 12_000  # pooled rows up to which k-fold pays at a budget of a minute or less
 CV_SMALL_ROWS = 3_000  # pooled rows up to which k-fold is used even at a short budget
 CV_MIN_SECONDS = 30.0
 CV_FOLDS = 5
@@ -52,10 +60,16 @@ class Strategy:
 
 def choose_strategy(n_rows: int, budget_seconds: float, allow_cv: bool,
                     requested: str | None = None) -> Strategy:
-    """k-fold for small tables (and when requested), a holdout otherwise or when time-ordered."""
+    """k-fold for small tables (and when requested), a holdout otherwise or when time-ordered.
+
+    A table is small enough for k-fold below 3,000 pooled rows at any budget, and from a 30 s
+    budget up to ``max(12,000, 200 × budget seconds)`` rows, at most 100,000: a longer budget
+    pays for the k fits per trial on larger tables.
+    """
     if requested == "holdout" or not allow_cv:
         return Strategy("holdout", 1)
-    small = n_rows <= CV_SMALL_ROWS or (n_rows <= CV_MAX_ROWS and budget_seconds >= CV_MIN_SECONDS)
+    cv_rows = min(CV_CAP_ROWS, max(CV_MAX_ROWS, CV_ROWS_PER_SECOND * budget_seconds))
+    small = n_rows <= CV_SMALL_ROWS or (n_rows <= cv_rows and budget_seconds >= CV_MIN_SECONDS)
     if requested == "cv" or small:
         return Strategy("cv", CV_FOLDS)
     return Strategy("holdout", 1)
