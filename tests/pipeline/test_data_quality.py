@@ -141,8 +141,9 @@ def test_an_integer_period_as_time_column_makes_the_run_time_ordered(cli, tmp_pa
                        "delayed", "--time-column", "month")
     assert code == 0, err
     assert cli("project", "approve", "months", "--time", "30s", "--cpus", "1")[0] == 0
-    code, _, err = cli("run", "months", "--max-trials", "2")
+    code, out, err = cli("run", "months", "--max-trials", "2")
     assert code == 0, err
+    assert "time-ordered by 'month'" in out + err  # the split stage says how it split
     code, out, _ = cli("run", "show", "months", "--json")
     assert json.loads(out)["split"]["method"] == "time-ordered"
     code, out, _ = cli("model", "show", "months", "1", "--json")

@@ -216,9 +216,8 @@ def make_split(df: pd.DataFrame, *, target: str, task: Task, seed: int,
 
     With a time column (timestamps, or integer periods such as a year) the oldest rows train
     and the latest test ("time-ordered"; rows with the same time stay in one part where
-    possible); otherwise classification is stratified by
-    the target ("stratified") and regression shuffled ("random"). The same inputs always give
-    the same split.
+    possible); otherwise classification is stratified by the target ("stratified") and
+    regression shuffled ("random"). The same inputs always give the same split.
 
     Raises:
         DataError: a part would be empty, the target has missing values, or the classes are

@@ -177,7 +177,8 @@ def _pipeline(
     labelled = frame[frame[config.target].notna()].reset_index(drop=True)
     dropped = len(frame) - len(labelled)
 
-    observer.stage("split", "stratified" if config.task.is_classification else "random")
+    observer.stage("split", f"time-ordered by {config.time_column!r}" if config.time_column
+                   else "stratified" if config.task.is_classification else "random")
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
                        time_column=config.time_column)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
