@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -139,9 +140,35 @@ def test_no_time_left_means_no_probe_and_no_refit(delay):
     spent = Budget(0.5)
     time.sleep(0.5)
     outcome = delay.final_fit(budget=spent, max_trials=None)
-    assert not outcome.done and outcome.predictor is None
-    assert outcome.reason.startswith("not done: its probe without the test rows was not done")
-    assert "no time left" in outcome.reason
+    assert not outcome.done and outcome.predictor is None and outcome.probe is None
+    assert outcome.reason.startswith("not done (trial ")
+    assert "with its probe, 0.0 s left" in outcome.reason
+    assert all(not m["refit"] for m in outcome.members)
+
+
+def test_a_member_too_slow_for_its_probe_and_final_fit_is_passed_over(delay):
+    members = delay.result.members
+    if len(members) < 2:  # an ensemble of the best trial and another
+        other = next(t for t in delay.result.trials
+                     if t.family not in ("baseline", "ensemble")
+                     and t.number != members[0].trial)
+        members = (members[0], dataclasses.replace(members[0], trial=other.number))
+    # the heaviest member's search fits took a day: its refit cannot fit in the time left
+    slow = dataclasses.replace(members[0], fit_seconds=86_400.0)
+    result = dataclasses.replace(delay.result, members=(slow, *members[1:]))
+    score, prediction = delay.evaluated("uninformative")
+    outcome = final_fit(delay.X, delay.y, delay.split, result, schema=delay.schema,
+                        config=delay.config, classes=delay.classes, n_threads=2,
+                        budget=Budget(300), refit=None, form=None, max_trials=None,
+                        replay=False, store_seconds=0.0, max_latency_us=None,
+                        memory_mb=8_000, metric=delay.metric, evaluated_score=score,
+                        evaluated_prediction=prediction)
+    # the others are probed and refit; the slow one keeps its validated models, and says why
+    assert outcome.done and outcome.probe["trials"] == outcome.refit_trials
+    assert outcome.refit_trials == [m.trial for m in members[1:]]
+    note = next(m["note"] for m in outcome.members if m["trial"] == slow.trial)
+    assert note.startswith("kept as validated: an estimated ") and "with its probe" in note
+    assert f"({len(members) - 1} of {len(members)} members)" in outcome.reason
 
 
 def test_a_regression_after_cross_validation_is_probed_too(distance):

@@ -12,7 +12,9 @@ from mlpilot.core.budget import Budget
 from mlpilot.core.config import Task
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.refit import (
+    RefitMember,
     RefitOutcome,
+    affordable,
     member_refit_estimate,
     refit_all,
     refit_form,
@@ -181,3 +183,32 @@ def test_a_failing_or_oversized_refit_keeps_the_validated_models(holdout, delay_
     first = [a.model is b.model for a, b in zip(outcome.predictor.members,
                                                  holdout.best.members, strict=True)]
     assert first == [m.trial == failing for m in holdout.members]
+
+
+def test_the_affordable_members_leave_time_for_a_probe_and_the_final_fit():
+    holdout = Strategy("holdout", 1)
+
+    def member(trial: int, family: str, weight: float, seconds: float) -> RefitMember:
+        return RefitMember(trial, family, {}, 0, weight, (), 100, seconds)
+
+    # searched on 1,000 rows; probe on 1,000, final fit on 2,000: a classification member
+    # that took 1 s is estimated at 1.25 + 2.5 s
+    members = [member(1, "catboost", 0.5, 4.0), member(2, "lightgbm", 0.3, 1.0),
+               member(3, "xgboost", 0.1, 1.0), member(0, "baseline", 0.1, 0.0)]
+    options = dict(fits=(1_000, 2_000), task=Task.BINARY, strategy=holdout,
+                   searched_rows=1_000, form="one")
+    chosen, why = affordable(members, 8.0, **options)
+    # the heaviest (CatBoost, 15 s) is passed over, not allowed to starve the others
+    assert chosen == [2, 3]
+    assert why[1] == "kept as validated: an estimated 15.0 s with its probe, 8.0 s left"
+    assert why[0] == "the baseline is kept as validated"
+    assert affordable(members, 20.0, **options)[0] == [1, 2]  # 15 + 3.75 s, then 1.25 left
+    assert affordable(members, 100.0, **options)[0] == [1, 2, 3]
+    assert affordable(members, 1.0, **options)[0] == []
+    # a regression member also fits its rounds times the rows ratio (1 and 2 here)
+    regression = affordable([member(2, "lightgbm", 1.0, 1.0)], 6.0,
+                            **{**options, "task": Task.REGRESSION})
+    assert regression[0] == [] and "6.2 s with its probe" in regression[1][2]
+    # over the approved memory whatever the time
+    big = affordable(members, 100.0, memory_mb=1, n_features=50_000, **options)
+    assert big[0] == [] and "over the approved 1 MB" in big[1][2]

@@ -279,3 +279,32 @@ def test_a_slow_cross_validated_trial_ends_with_every_fold_cut_not_failed(delay_
     assert len(fit.members) == 5 and all(c is not None for c in fit.cuts), fit.cuts
     again = problem.fit("random_forest", params, 1, None, cuts=fit.cuts)
     np.testing.assert_array_equal(again.prediction, fit.prediction)
+
+
+def test_a_replay_blends_from_the_trials_the_recorded_ensemble_blended(delay_problem,
+                                                                       monkeypatch):
+    import mlpilot.search.study as study
+
+    families = ["lightgbm", "linear", "knn"]
+    first = search(delay_problem, max_trials=8, families=families, strategy="holdout")
+    again = search(delay_problem, replay=list(first.trials), strategy="holdout")
+    assert [t.params for t in again.trials] == [t.params for t in first.trials]
+    assert again.best.to_bytes() == first.best.to_bytes()
+    # whatever rule chose the recorded run's candidates, the replay selects from the trials
+    # its ensemble blended (here, a recorded ensemble of the two weakest complete trials)
+    complete = sorted((t for t in first.trials if t.family not in ("baseline", "ensemble")
+                       and t.score is not None), key=lambda t: t.score)
+    weakest = {str(t.number): 0.5 for t in complete[:2]}
+    recorded = [t for t in first.trials if t.family != "ensemble"]
+    recorded.append(TrialResult(len(recorded), "ensemble", {"weights": weakest}, 0,
+                                "complete", 0.5, 0.0, 0.0, 0))
+    offered: list[set[int]] = []
+    real = study.select_ensemble
+
+    def spy(predictions, *args, **kwargs):
+        offered.append(set(predictions))
+        return real(predictions, *args, **kwargs)
+
+    monkeypatch.setattr(study, "select_ensemble", spy)
+    search(delay_problem, replay=recorded, strategy="holdout")
+    assert offered == [{int(n) for n in weakest}]

@@ -26,11 +26,16 @@ bag over the training and validation rows *is* the evaluated model, and bagging 
 over every row only gives each fold model more rows. A replay repeats the recorded decision:
 it refits exactly the recorded members (none when the probe hurt), with no probe.
 
-The time left for the final fit is shared between the probe and the final fit in proportion
-to their rows, so a member the probe refits has, by its estimate, the time for its final fit
-too; when the final fit then fails to refit what the probe refit, the evaluated model is
-served (what is served is always a model that was scored on the test rows, or the refit of
-exactly the members whose probe did not hurt).
+Which members are refit is decided once, before the probe: in order of weight, each whose
+estimated probe *and* final fit fit in what the members before it leave
+(:func:`mlpilot.search.refit.affordable`); a slow member that does not is kept as validated
+and passed over, so it neither takes the probe's time from the members after it nor leaves the
+final fit unable to refit what the probe did (an ensemble with a CatBoost member on diamonds
+at 60 s used to be served unrefit for that reason). The time is then shared between the probe
+and the final fit in proportion to their rows; when the final fit still fails to refit
+what the probe refit (an estimate was off), the evaluated model is served (what is served is
+always a model that was scored on the test rows, or the refit of exactly the members whose
+probe did not hurt).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from mlpilot.data.split import Split
 from mlpilot.evaluation.bootstrap import paired_worse_share
 from mlpilot.evaluation.metrics import Metric, evaluate
 from mlpilot.pipeline.rundata import raw_prediction
-from mlpilot.search.refit import RefitOutcome, refit_all, refit_form
+from mlpilot.search.refit import RefitOutcome, affordable, refit_all, refit_form
 from mlpilot.search.study import SearchResult
 
 #: the probe hurts when it is worse on at least this share of the paired resamples
@@ -121,9 +126,23 @@ def _unless_it_hurts(X: pd.DataFrame, y: np.ndarray, split: Split, result: Searc
     evaluated_score, evaluated_prediction = evaluated
     started = time.monotonic()
     seen = np.sort(np.concatenate([split.train, split.valid]))
+    passed_over: dict[int, str] = {}
+    if only is None:
+        only, passed_over = affordable(
+            result.members, deadline - started, fits=(len(seen), len(y)), task=options["task"],
+            strategy=options["strategy"], searched_rows=options["searched_rows"], form=form,
+            memory_mb=options["memory_mb"], n_features=X.shape[1])
+        if not only:
+            members = tuple({"trial": m.trial, "family": m.family, "weight": m.weight,
+                             "refit": False, "note": passed_over.get(m.trial, "")}
+                            for m in result.members)
+            why = "; ".join(f"trial {n}: {text}" for n, text in passed_over.items())
+            return RefitOutcome(False, f"not done ({why})", members, len(y),
+                                time.monotonic() - started, form=form)
     probe_deadline = started + (deadline - started) * len(seen) / (len(seen) + len(y))
     probed = refit_all(X.iloc[seen].reset_index(drop=True), y[seen], result.members,
-                       deadline=probe_deadline, only=only, form=form, **options)
+                       deadline=probe_deadline, only=only, form=form,
+                       passed_over=passed_over, **options)
     if not probed.done or probed.predictor is None:
         return dataclasses.replace(
             probed, reason=f"not done: its probe without the test rows was {probed.reason}",
@@ -149,7 +168,7 @@ def _unless_it_hurts(X: pd.DataFrame, y: np.ndarray, split: Split, result: Searc
         return RefitOutcome(False, f"not done: it hurts ({versus})", members, len(y),
                             time.monotonic() - started, form=form, probe=probe)
     final = refit_all(X, y, result.members, deadline=deadline, only=probed.refit_trials,
-                      form=form, **options)
+                      form=form, passed_over=_notes(probed), **options)
     if final.refit_trials != probed.refit_trials:
         members = tuple({**m, "refit": False} for m in final.members)
         return RefitOutcome(False, f"not done: the probe does not hurt ({versus}), but the "
@@ -158,6 +177,12 @@ def _unless_it_hurts(X: pd.DataFrame, y: np.ndarray, split: Split, result: Searc
                             len(y), time.monotonic() - started, form=form, probe=probe)
     return dataclasses.replace(final, reason=f"{final.reason}; the probe does not hurt: {versus}",
                                seconds=time.monotonic() - started, probe=probe)
+
+
+def _notes(outcome: RefitOutcome) -> dict[int, str]:
+    """Why each member an outcome did not refit was left out (for the final fit's record)."""
+    return {int(m["trial"]): str(m["note"]) for m in outcome.members
+            if not m.get("refit") and "note" in m}
 
 
 def _finite(value: float) -> float | None:

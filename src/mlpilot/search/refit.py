@@ -168,6 +168,52 @@ def member_refit_estimate(fit_seconds: float, *, strategy: Strategy, n_rows: int
                           n_train_rows=searched_rows) * max(1.0, more_rounds)
 
 
+def affordable(members: Sequence[RefitMember], seconds: float, *, fits: Sequence[int],
+               task: Task, strategy: Strategy, searched_rows: int, form: str,
+               memory_mb: int | None = None, n_features: int = 0
+               ) -> tuple[list[int], dict[int, str]]:
+    """The members to refit when each is fitted once on each row count of ``fits`` (a probe,
+    then the final fit) in ``seconds``: in order of weight, each whose estimates fit in what
+    the members before it leave (and, with ``memory_mb``, whose estimated peak fits in it).
+    A slow member that does not fit is passed over rather than cutting the ones after it
+    short, and every member chosen has the time for its probe *and* its final fit, so the
+    final fit can refit what the probe did. Returns the trials and, for the others, why.
+
+    Example:
+        >>> fast = RefitMember(1, "lightgbm", {}, 0, 0.3, (), 100, 1.0)
+        >>> slow = RefitMember(2, "catboost", {}, 0, 0.7, (), 100, 20.0)
+        >>> affordable([fast, slow], 10.0, fits=[1_000, 1_000], task=Task.BINARY,
+        ...            strategy=Strategy("holdout", 1), searched_rows=1_000, form="one")[0]
+        [1]
+    """
+    left = seconds
+    chosen: list[int] = []
+    why: dict[int, str] = {}
+    for member in sorted(members, key=lambda m: (-m.weight, m.trial)):
+        if member.family == "baseline":
+            why[member.trial] = "the baseline is kept as validated"
+            continue
+        if memory_mb is not None:
+            need = get_adapter(member.family).estimate_memory_mb(
+                rows_per_fit(max(fits), strategy if form == "bag" else Strategy("holdout", 1)),
+                n_features, member.params)
+            if need > memory_mb:
+                why[member.trial] = (f"kept as validated: an estimated {need:,.0f} MB on every "
+                                     f"row, over the approved {memory_mb:,} MB")
+                continue
+        cost = sum(member_refit_estimate(
+            member.fit_seconds, strategy=strategy, n_rows=n, searched_rows=searched_rows,
+            form=form, more_rounds=rounds_scale(task, n, searched_rows=searched_rows)
+            if form == "one" and member.rounds is not None else 1.0) for n in fits)
+        if cost > left:
+            why[member.trial] = (f"kept as validated: an estimated {cost:.1f} s with its probe, "
+                                 f"{max(0.0, left):.1f} s left")
+            continue
+        chosen.append(member.trial)
+        left -= cost
+    return chosen, why
+
+
 def rows_per_fit(n_rows: int, strategy: Strategy) -> int:
     """Rows each model of a fit on ``n_rows`` rows trains on: all of them for a holdout
     refit, all but one fold's share with k-fold cross-validation."""
@@ -180,7 +226,8 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
               schema: Schema, task: Task, classes: Sequence[Any] | None, strategy: Strategy,
               seed: int, n_threads: int, threshold: float | None, searched_rows: int,
               deadline: float | None, only: Collection[int] | None = None,
-              memory_mb: int | None = None, form: str | None = None) -> RefitOutcome:
+              memory_mb: int | None = None, form: str | None = None,
+              passed_over: dict[int, str] | None = None) -> RefitOutcome:
     """Fit each member of the chosen model again on every row of ``X`` (see the module).
 
     Args:
@@ -196,6 +243,8 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
             it keeps its validated models.
         form: ``"bag"`` or ``"one"`` (see :func:`refit_form`, which decides when None);
             ``bench/refit_choice.py`` passes both to compare them.
+        passed_over: with ``only``, why each member left out of it is not refit (recorded
+            as its note; by default, that the recorded run did not refit it).
 
     A member whose refit fails keeps its validated models too (the error is recorded): the
     final fit never costs the run its model.
@@ -231,7 +280,8 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
                 continue
         if only is not None:
             if member.trial not in only:
-                notes[member.trial] = "not refit in the recorded run"
+                notes[member.trial] = (passed_over or {}).get(member.trial,
+                                                              "not refit in the recorded run")
                 continue
             stop = deadline  # a replay passes None: never stopped
         else:
