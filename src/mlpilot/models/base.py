@@ -237,16 +237,24 @@ def zeroed_padding(array: np.ndarray) -> np.ndarray:
     return clean
 
 
+#: zlib level of a compressed zip: the fastest. A 57-tree ExtraTrees model of diamonds (190 MB
+#: of node arrays) is deflated to 44.9 MB in 1.0 s at level 1 and to 41.0 MB in 3.6 s at the
+#: default level 6; storing the evaluated model is on a run's clock (the final fit waits for it)
+COMPRESS_LEVEL = 1
+
+
 def deterministic_zip(entries: dict[str, bytes], *, compress: bool = True) -> bytes:
-    """A zip of ``entries`` with sorted names and fixed (1980-01-01) timestamps."""
+    """A zip of ``entries`` with sorted names and fixed (1980-01-01) timestamps, deflated at
+    :data:`COMPRESS_LEVEL` (or stored, with ``compress=False``)."""
     buffer = io.BytesIO()
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+    level = COMPRESS_LEVEL if compress else None
+    with zipfile.ZipFile(buffer, "w", compression=method, compresslevel=level) as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = method
             info.external_attr = 0o644 << 16
-            archive.writestr(info, entries[name])
+            archive.writestr(info, entries[name], compresslevel=level)
     return buffer.getvalue()
 
 

@@ -13,10 +13,10 @@ per row is over the limit, is skipped or rejected and recorded. With ``max_trial
 budget the same seed gives the same trials, scores and predictions, bit for bit; a recorded
 sequence can be replayed (``replay=``) to the same result.
 
-After the trials, greedy ensemble selection over the best trials' scored predictions (and,
-after a holdout, each family's best: :func:`mlpilot.search.ensemble.ensemble_candidates`)
-builds a weighted ensemble; it is reported as an extra trial (family ``ensemble``) and
-chosen when it scores better than the best single trial.
+After the trials, greedy ensemble selection over the best trials' scored predictions builds a
+weighted ensemble; it is reported as an extra trial (family ``ensemble``) and chosen when it
+scores better than the best single trial (a replay selects from the trials the recorded
+ensemble blended).
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -59,7 +59,7 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
+from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
     RefitMember,
@@ -465,9 +465,7 @@ class _Loop:
         if build_ensemble and len(ranked) > 1 and _ensemble_recorded(replay, True):
             recorded = _recorded_members(replay)
             numbers = ([t.number for t in ranked if t.number in recorded]
-                       if recorded is not None else
-                       ensemble_candidates([(t.number, t.family) for t in ranked],
-                                           family_bests=problem.strategy.kind == "holdout"))
+                       if recorded is not None else [t.number for t in ranked[:MAX_CANDIDATES]])
             candidates = {n: self.fits[n].prediction for n in numbers}
             picked = select_ensemble(candidates, problem.scored_y, scorer,
                                      greater_is_better=scorer.greater_is_better)
