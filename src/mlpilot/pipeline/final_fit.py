@@ -30,9 +30,8 @@ Which members are refit is decided once, before the probe: in order of weight, e
 estimated probe *and* final fit fit in what the members before it leave
 (:func:`mlpilot.search.refit.affordable`); a slow member that does not is kept as validated
 and passed over, so it neither takes the probe's time from the members after it nor leaves the
-final fit unable to refit what the probe did (an ensemble with a CatBoost member on diamonds
-at 60 s used to be served unrefit for that reason). The time is then shared between the probe
-and the final fit in proportion to their rows; when the final fit still fails to refit
+final fit unable to refit what the probe did. The time is then shared between the probe and
+the final fit in proportion to their rows; when the final fit still fails to refit
 what the probe refit (an estimate was off), the evaluated model is served (what is served is
 always a model that was scored on the test rows, or the refit of exactly the members whose
 probe did not hurt).
