@@ -193,14 +193,11 @@ def affordable(members: Sequence[RefitMember], seconds: float, *, fits: Sequence
         if member.family == "baseline":
             why[member.trial] = "the baseline is kept as validated"
             continue
-        if memory_mb is not None:
-            need = get_adapter(member.family).estimate_memory_mb(
-                rows_per_fit(max(fits), strategy if form == "bag" else Strategy("holdout", 1)),
-                n_features, member.params)
-            if need > memory_mb:
-                why[member.trial] = (f"kept as validated: an estimated {need:,.0f} MB on every "
-                                     f"row, over the approved {memory_mb:,} MB")
-                continue
+        per_fit = rows_per_fit(max(fits), strategy if form == "bag" else Strategy("holdout", 1))
+        over = _over_memory(member, per_fit, n_features, memory_mb)
+        if over is not None:
+            why[member.trial] = over
+            continue
         cost = sum(member_refit_estimate(
             member.fit_seconds, strategy=strategy, n_rows=n, searched_rows=searched_rows,
             form=form, more_rounds=rounds_scale(task, n, searched_rows=searched_rows)
@@ -212,6 +209,19 @@ def affordable(members: Sequence[RefitMember], seconds: float, *, fits: Sequence
         chosen.append(member.trial)
         left -= cost
     return chosen, why
+
+
+def _over_memory(member: RefitMember, rows: int, n_features: int,
+                 memory_mb: int | None) -> str | None:
+    """Why ``member`` is kept as validated when its estimated peak fitting ``rows`` rows
+    exceeds the approved ``memory_mb``; None when it fits (or no memory was approved)."""
+    if memory_mb is None:
+        return None
+    need = get_adapter(member.family).estimate_memory_mb(rows, n_features, member.params)
+    if need <= memory_mb:
+        return None
+    return (f"kept as validated: an estimated {need:,.0f} MB on every row, over the approved "
+            f"{memory_mb:,} MB")
 
 
 def rows_per_fit(n_rows: int, strategy: Strategy) -> int:
@@ -271,13 +281,10 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
         if deadline is not None and time.monotonic() >= deadline:
             notes[member.trial] = "kept as validated: no time left"
             continue
-        if memory_mb is not None and only is None:
-            need = get_adapter(member.family).estimate_memory_mb(per_fit, X.shape[1],
-                                                                 member.params)
-            if need > memory_mb:
-                notes[member.trial] = (f"kept as validated: an estimated {need:,.0f} MB on "
-                                       f"every row, over the approved {memory_mb:,} MB")
-                continue
+        over = _over_memory(member, per_fit, X.shape[1], memory_mb) if only is None else None
+        if over is not None:
+            notes[member.trial] = over
+            continue
         if only is not None:
             if member.trial not in only:
                 notes[member.trial] = (passed_over or {}).get(member.trial,
