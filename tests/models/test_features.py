@@ -105,6 +105,36 @@ def test_datetime_expands_and_drops_constant_parts(train_X, schema):
     assert schema.time_column == "time_hour" and "time_hour__days" not in parts
 
 
+@pytest.mark.parametrize("mode", ["tree", "linear"])
+def test_dropped_features_get_no_step_and_every_path_agrees(mode, train_X, schema):
+    import pyarrow as pa
+
+    from mlpilot.models.records import ArrowTransformer, RecordTransformer
+
+    full = FeaturePipeline(mode).fit(train_X, schema)
+    drop = ["distance", "time_hour__dayofyear", "carrier"]  # a categorical is never dropped
+    pipeline = FeaturePipeline(mode, drop).fit(train_X, schema)
+    assert "distance" in full.feature_names_ and "time_hour__dayofyear" in full.feature_names_
+    assert "distance" not in pipeline.feature_names_
+    assert not any(n.startswith("distance__") for n in pipeline.feature_names_)
+    assert "time_hour__dayofyear" not in pipeline.feature_names_
+    assert "time_hour__hour" in pipeline.feature_names_
+    assert any(n.startswith("carrier") for n in pipeline.feature_names_)
+    kept = [full.feature_names_.index(n) for n in pipeline.feature_names_]
+    rows = train_X.iloc[:50]
+    matrix = pipeline.transform(rows)
+    np.testing.assert_array_equal(matrix, full.transform(rows)[:, kept])
+    # the saved steps carry the choice: a reloaded pipeline, the record and Arrow paths agree
+    np.testing.assert_array_equal(FeaturePipeline.from_dict(json.loads(json.dumps(
+        pipeline.to_dict()))).transform(rows), matrix)
+    records = json.loads(rows.drop(columns="time_hour").to_json(orient="records"))
+    for record, stamp in zip(records, rows["time_hour"], strict=True):
+        record["time_hour"] = stamp.to_pydatetime()  # as the request model parses it
+    np.testing.assert_array_equal(RecordTransformer(pipeline, schema).transform(records), matrix)
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    np.testing.assert_array_equal(ArrowTransformer(pipeline, schema).transform(table), matrix)
+
+
 def test_a_change_at_a_date_is_one_split_on_the_days_part():
     when = pd.Series(pd.date_range("2012-01-01", periods=1000, freq="D"), name="when")
     schema = Schema(columns=(ColumnSchema("when", ColumnKind.DATETIME, "datetime64[ns]", True),

@@ -38,14 +38,17 @@ def test_champion_swaps_every_second_under_load_fail_no_request(served_home, key
                                                                   live_server):
     server = live_server(served_home, "--refresh-seconds", "0.2")
     results: list = []
-    clients = [threading.Thread(target=_load, args=(server.url, keys["predict"], records, 150,
-                                                    results)) for _ in range(4)]
+    # the clients keep sending until four swaps are done (at most 2,000 requests each), so
+    # the load lasts through the swaps however fast the model answers
+    stop = threading.Event()
+    clients = [threading.Thread(target=_load, args=(server.url, keys["predict"], records, 2000,
+                                                    results, stop)) for _ in range(4)]
     for thread in clients:
         thread.start()
     admin = {"Authorization": f"Bearer {keys['admin']}"}
     project = Workspace(served_home).project("flights")
     swaps = 0
-    while any(t.is_alive() for t in clients) and swaps < 8:
+    while any(t.is_alive() for t in clients) and swaps < 4:
         time.sleep(1.0)
         target = 1 if project.champion().version == 2 else 2
         if swaps % 2 == 0:  # through the REST endpoint
@@ -55,13 +58,15 @@ def test_champion_swaps_every_second_under_load_fail_no_request(served_home, key
         else:  # through the database, as the CLI does; the server polls it
             project.promote(target)
         swaps += 1
+    time.sleep(1.0)  # requests after the last swap
+    stop.set()
     for thread in clients:
         thread.join()
     if project.champion().version != 1:
         project.promote(1)
     failures = [r for r in results if r[0] != 200]
     assert not failures, failures[:3]
-    assert len(results) == 600 and swaps >= 2
+    assert len(results) >= 100 and swaps == 4
     assert {body["model_version"] for _, body in results} == {1, 2}
 
 

@@ -11,6 +11,12 @@ Each feature column becomes one *step*: a JSON-safe dict (kind, learned statisti
 output column names). The whole state is a list of steps, so ``to_dict``/``from_dict`` round-trip
 exactly without pickle.
 
+``drop`` leaves features out by their tree-mode names: a numeric column's name (the column gets
+no step) or a datetime part's ``column__part`` (the part is not derived). The search drops the
+features that count time on time-ordered data when its validation says so
+(:mod:`mlpilot.search.clocks`); the fitted steps simply lack them, so every path that reads the
+steps (pandas, records, Arrow, ONNX) agrees.
+
 Example:
     >>> import pandas as pd
     >>> from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
@@ -32,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -63,10 +70,13 @@ class FeaturePipeline:
     Args:
         mode: ``"tree"`` (NaN kept, categorical codes) or ``"linear"`` (imputed, standardised,
             one-hot).
+        drop: features left out, by their tree-mode names (a numeric or integer column, or a
+            datetime part ``column__part``).
     """
 
-    def __init__(self, mode: str = "tree") -> None:
+    def __init__(self, mode: str = "tree", drop: Iterable[str] = ()) -> None:
         self.mode = mode
+        self.drop = frozenset(drop)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: pd.DataFrame, schema: Schema) -> FeaturePipeline:
@@ -77,7 +87,9 @@ class FeaturePipeline:
                               fix="use FeaturePipeline('tree') or ('linear')")
         _check_columns(X, [c.name for c in schema.features])
         self.steps_ = [self._fit_column(X[col.name], col, col.name == schema.time_column)
-                       for col in schema.features]
+                       for col in schema.features
+                       if not (col.name in self.drop
+                               and col.kind in (ColumnKind.NUMERIC, ColumnKind.INTEGER))]
         self._finish()
         return self
 
@@ -105,7 +117,8 @@ class FeaturePipeline:
             # every row to predict comes after the time column's training range, where its
             # moment never recurs: a split on it only tells the training period's days apart
             parts = _datetime_parts(series, [p for p in DATETIME_PARTS
-                                             if not (orders_time and p == "days")])
+                                             if not (orders_time and p == "days")
+                                             and f"{col.name}__{p}" not in self.drop])
             kept = {key: v for key, v in parts.items() if _varies(v)}
             step = self._fit_numbers(col.name, kept, col.nullable)
             step.update(kind="datetime", parts=[k.rsplit("__", 1)[1] for k in kept])

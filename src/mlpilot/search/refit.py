@@ -60,6 +60,7 @@ from mlpilot.core.errors import ConfigError
 from mlpilot.data.schema import Schema
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
+from mlpilot.search.clocks import DROP_KEY
 from mlpilot.search.validation import Problem, Strategy
 
 MARGIN = 1.25  # estimated refit seconds are the members' fit seconds x rows ratio x this
@@ -342,9 +343,11 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
     ``scale`` times its rounds; None when cut."""
     adapter = get_adapter(member.family)
     settings = {k: v for k, v in member.params.items() if not k.startswith("_")}
+    drop = member.params.get(DROP_KEY, ())
     if problem.strategy.kind == "cv":
         try:
-            fit = problem.fit(member.family, settings, member.seed, deadline, share_time=False)
+            fit = problem.fit(member.family, {**settings, DROP_KEY: drop}, member.seed,
+                              deadline, share_time=False)
         except TimeoutError:
             return None
         if any(c is not None for c in fit.cuts):
@@ -353,7 +356,7 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
                      for m in fit.members)
     if adapter.rounds_param is not None and member.rounds is not None:
         settings[adapter.rounds_param] = scaled_rounds(member.rounds, scale)
-    pipeline, matrix, _ = problem.matrices(adapter.preprocessing, 0)
+    pipeline, matrix, _ = problem.matrices(adapter.preprocessing, 0, drop)
     model = adapter.fit(
         matrix, problem.y, task=problem.task, n_classes=problem.n_classes, params=settings,
         seed=member.seed, n_threads=problem.n_threads,

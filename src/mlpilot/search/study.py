@@ -59,6 +59,7 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
+from mlpilot.search.clocks import DROP_KEY
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
@@ -198,13 +199,13 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        if replay is not None:
-            configs: Iterator[_Config] = _replayed(replay)
-        else:
-            configs = _sampled(problem, families, seed, scorer)
         refit_rows = (refit_rows if replay is None and max_trials is None else None)
         loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
                      whole_budget=max_trials is not None, refit_rows=refit_rows)
+        if replay is not None:
+            configs: Iterator[_Config] = _replayed(replay)
+        else:
+            configs = _sampled(problem, families, seed, scorer, loop.trials)
         loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -225,14 +226,23 @@ class _Config:
     cuts: list[int | None] | None = None
 
 
-def _sampled(problem: Problem, families: list[str], seed: int,
-             scorer: Scorer) -> Iterator[_Config]:
+def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
+             history: Sequence[TrialResult]) -> Iterator[_Config]:
     """The portfolio, then configurations proposed by a seeded TPE sampler. On imbalanced
-    classes, families that support it also search ``class_weight`` (none or balanced)."""
+    classes, families that support it also search ``class_weight`` (none or balanced).
+
+    On time-ordered rows with features that count time (:mod:`mlpilot.search.clocks`), the
+    first configuration after the baseline is fitted a second time without them (same seed,
+    not an Optuna trial); when that scores better on the validation rows, every later
+    configuration leaves them out too (its parameters name them, under
+    :data:`~mlpilot.search.clocks.DROP_KEY`, so a refit and a replay rebuild the same
+    features). ``history`` is the loop's list of results, read after each yield."""
     study = optuna.create_study(direction="maximize" if scorer.greater_is_better else "minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     n_rows = problem.n_train_rows
     weighted = problem.task.is_classification and is_imbalanced(problem.y)
+    clocks = problem.clocks() if families else []
+    dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:
         adapter = get_adapter(family)
@@ -251,7 +261,13 @@ def _sampled(problem: Problem, families: list[str], seed: int,
         trial.suggest_categorical("family", families)
         for param in space(family):
             param.suggest(trial, family)
-        yield _Config(family, dict(params), trial=trial, study=study)
+        yield _Config(family, {**params, **dropped}, trial=trial, study=study)
+        if clocks:
+            with_them = history[-1]
+            yield _Config(family, {**params, DROP_KEY: clocks}, seed=with_them.seed)
+            if _better_without(with_them, history[-1], scorer):
+                dropped = {DROP_KEY: clocks}
+            clocks = []
     if not families:
         return
     while True:
@@ -260,7 +276,17 @@ def _sampled(problem: Problem, families: list[str], seed: int,
         params = get_adapter(family).default_params(problem.task, n_rows)
         for param in space(family):
             params[param.name] = param.suggest(trial, family)
-        yield _Config(family, params, trial=trial, study=study)
+        yield _Config(family, {**params, **dropped}, trial=trial, study=study)
+
+
+def _better_without(with_them: TrialResult, without: TrialResult, scorer: Scorer) -> bool:
+    """Whether the trial fitted without the clocks scored better than the same configuration
+    with them (a trial that did not complete decides nothing: the clocks stay)."""
+    if with_them.state != "complete" or without.state != "complete" \
+            or with_them.score is None or without.score is None:
+        return False
+    sign = 1.0 if scorer.greater_is_better else -1.0
+    return sign * float(without.score) > sign * float(with_them.score)
 
 
 def is_imbalanced(y: np.ndarray) -> bool:

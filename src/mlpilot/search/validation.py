@@ -33,6 +33,7 @@ from mlpilot.data.schema import Schema
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
+from mlpilot.search.clocks import DROP_KEY, find_clocks
 from mlpilot.search.parallel import FoldDone, FoldJob, FoldPool, fit_fold
 
 #: pooled rows per second of the approved budget up to which k-fold pays: 12,000 rows at 60 s,
@@ -106,8 +107,9 @@ class Problem:
     n_threads: int
     strategy: Strategy = field(default_factory=lambda: Strategy("holdout", 1))
     seed: int = 0
-    _cache: dict[tuple[str, int], tuple[FeaturePipeline | None, np.ndarray, np.ndarray]] = (
-        field(default_factory=dict))
+    _cache: dict[tuple[str, int, tuple[str, ...]],
+                 tuple[FeaturePipeline | None, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
     #: fits the folds of a cross-validated trial side by side (see search/parallel.py)
     pool: FoldPool | None = None
 
@@ -140,9 +142,23 @@ class Problem:
     def n_train_rows(self) -> int:
         return len(self.folds[0][0])
 
-    def matrices(self, mode: str, fold: int
+    def clocks(self) -> list[str]:
+        """The features that count time (:mod:`mlpilot.search.clocks`) when the rows are
+        time-ordered and validated on a later holdout; none otherwise."""
+        time_column = self.schema.time_column
+        if self.strategy.kind != "holdout" or time_column is None \
+                or time_column not in self.train_X.columns:
+            return []
+        pipeline, train, valid = self.matrices("tree", 0)
+        assert pipeline is not None
+        return find_clocks(train, valid, pipeline.feature_names_, pipeline.categorical_indices_,
+                           time_column)
+
+    def matrices(self, mode: str, fold: int, drop: Sequence[str] = ()
                  ) -> tuple[FeaturePipeline | None, np.ndarray, np.ndarray]:
-        key = (mode, fold)
+        """The fitted pipeline of ``mode`` (without the features ``drop`` names) and the
+        training and validation matrices of ``fold``; cached."""
+        key = (mode, fold, tuple(sorted(drop)))
         if key not in self._cache:
             train_idx, valid_idx = self.folds[fold]
             if mode == "none":
@@ -150,7 +166,7 @@ class Problem:
                                     np.zeros((len(valid_idx), 0)))
             else:
                 train = self.X.iloc[train_idx]
-                pipeline = FeaturePipeline(mode).fit(train, self.schema)
+                pipeline = FeaturePipeline(mode, drop).fit(train, self.schema)
                 self._cache[key] = (pipeline, pipeline.transform(train),
                                     pipeline.transform(self.X.iloc[valid_idx]))
         return self._cache[key]
@@ -175,13 +191,15 @@ class Problem:
         returned stops the trial (:class:`TrialPruned`).
         """
         adapter = get_adapter(family)
+        drop = params.get(DROP_KEY, ())
+        params = {k: v for k, v in params.items() if k != DROP_KEY}
         jobs: list[FoldJob] = []
         pipelines: list[FeaturePipeline | None] = []
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
             fold_params = params
             if cuts is not None and fold < len(cuts) and cuts[fold] is not None:
                 fold_params = {**params, str(adapter.rounds_param): int(cuts[fold])}
-            pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold)
+            pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold, drop)
             pipelines.append(pipeline)
             jobs.append(FoldJob(
                 family, Xt, self.y[train_idx], Xv, self.y[valid_idx],

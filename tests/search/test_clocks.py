@@ -1,0 +1,155 @@
+"""Features that count time: found on real flights rows, kept or dropped by the validation rows
+of a time-ordered search, and the choice carried into the refit and the replay."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.budget import Budget
+from mlpilot.core.config import Task
+from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
+from mlpilot.models.features import FeaturePipeline
+from mlpilot.search.clocks import DROP_KEY, find_clocks
+from mlpilot.search.refit import refit_all
+from mlpilot.search.study import SearchResult, run_search
+from mlpilot.search.validation import Strategy
+
+from .conftest import Rmse
+
+
+def test_the_clocks_of_the_real_flights_quarter(flights_slice):
+    """Jan–Mar 2013 in time order, the last 30% validating: the day of year of every
+    validation row lies beyond the training rows' (a clock); the hour, the day of the month,
+    the distance do not, nor the month (March on both sides of the cut)."""
+    schema = Schema(columns=tuple(
+        ColumnSchema(n, k, str(flights_slice[n].dtype), False) for n, k in {
+            "month": ColumnKind.INTEGER, "day": ColumnKind.INTEGER,
+            "hour": ColumnKind.INTEGER, "distance": ColumnKind.INTEGER,
+            "carrier": ColumnKind.CATEGORICAL, "time_hour": ColumnKind.DATETIME,
+            "delayed": ColumnKind.INTEGER}.items()), target="delayed", time_column="time_hour")
+    cut = int(len(flights_slice) * 0.7)
+    pipeline = FeaturePipeline("tree").fit(flights_slice.iloc[:cut], schema)
+    train = pipeline.transform(flights_slice.iloc[:cut])
+    valid = pipeline.transform(flights_slice.iloc[cut:])
+    names, categorical = pipeline.feature_names_, pipeline.categorical_indices_
+    assert find_clocks(train, valid, names, categorical, "time_hour") == [
+        "time_hour__dayofyear"]
+    # a countdown is a clock too
+    doy = names.index("time_hour__dayofyear")
+    assert find_clocks(np.hstack([train, -train[:, [doy]]]), np.hstack([valid, -valid[:, [doy]]]),
+                       [*names, "countdown"], categorical, "time_hour") == [
+        "countdown", "time_hour__dayofyear"]
+    # missing values are left out of the share; the time column itself and categorical codes
+    # are never clocks
+    holes = valid.copy()
+    holes[: len(holes) // 2, doy] = np.nan
+    assert find_clocks(train, holes, names, categorical, "time_hour") == ["time_hour__dayofyear"]
+    assert find_clocks(train, valid, names, categorical, "time_hour__dayofyear") == []
+    carrier = names.index("carrier")
+    shifted = valid.copy()
+    shifted[:, carrier] = train[:, carrier].max() + 1
+    assert "carrier" not in find_clocks(train, shifted, names, categorical, "time_hour")
+
+
+def _series(level_after: float) -> tuple[pd.DataFrame, np.ndarray, Schema]:
+    """Hourly rows in time order: y follows x, plus a level that rises along the training
+    period (the first 70%) and is ``level_after`` on the validation rows."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    when = pd.date_range("2024-01-01", periods=n, freq="h")
+    x = rng.uniform(0, 10, n)
+    counter = np.arange(n, dtype=np.float64)
+    cut = int(n * 0.7)
+    level = np.where(np.arange(n) < cut, 10.0 * np.arange(n) / cut, level_after)
+    y = 3.0 * np.sin(x) + level + rng.normal(0, 0.3, n)
+    X = pd.DataFrame({"x": x, "counter": counter, "when": when})
+    schema = Schema(columns=(ColumnSchema("x", ColumnKind.NUMERIC, "float64", False),
+                             ColumnSchema("counter", ColumnKind.NUMERIC, "float64", False),
+                             ColumnSchema("when", ColumnKind.DATETIME, "datetime64[ns]", False),
+                             ColumnSchema("y", ColumnKind.NUMERIC, "float64", False)),
+                    target="y", time_column="when")
+    return X, y, schema
+
+
+def _search(level_after: float, **options) -> tuple[SearchResult, pd.DataFrame, np.ndarray,
+                                                     Schema]:
+    X, y, schema = _series(level_after)
+    cut = int(len(X) * 0.7)
+    options.setdefault("max_trials", 4)
+    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
+                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
+                        allow_cv=False, **options)
+    return result, X, y, schema
+
+
+CLOCKS = ["counter", "when__dayofyear", "when__month"]
+
+
+@pytest.fixture(scope="module")
+def dropped() -> tuple[SearchResult, pd.DataFrame, np.ndarray, Schema]:
+    # the level falls back to 0 after the training period: a model that reads the clocks
+    # predicts the last training days' level (10) for every later row
+    return _search(0.0)
+
+
+def test_clocks_that_hurt_on_the_later_rows_are_dropped_from_every_later_trial(dropped):
+    result, X, _, _ = dropped
+    families = [t.family for t in result.trials]
+    assert families[:4] == ["baseline", "lightgbm", "lightgbm", "lightgbm"]
+    first, check, after = result.trials[1], result.trials[2], result.trials[3]
+    assert DROP_KEY not in first.params and check.params == {**first.params, DROP_KEY: CLOCKS}
+    assert check.seed == first.seed and check.score < first.score
+    assert after.params[DROP_KEY] == CLOCKS
+    members = [m for m in result.best.members if m.features is not None]
+    assert members and all("counter" not in m.features.feature_names_
+                           and "when__dayofyear" not in m.features.feature_names_
+                           and "x" in m.features.feature_names_ for m in members)
+    # the columns stay part of the input: a frame with them predicts
+    assert np.isfinite(result.best.predict(X.iloc[-5:])).all()
+
+
+def test_clocks_that_carry_the_later_level_are_kept():
+    # a permanent step in the level: the last training days' level is the right one later
+    result, _, _, _ = _search(10.0)
+    first, check, after = result.trials[1], result.trials[2], result.trials[3]
+    assert check.params[DROP_KEY] == CLOCKS and check.score > first.score
+    assert DROP_KEY not in after.params
+
+
+def test_no_check_without_a_time_column_or_with_cross_validation():
+    X, y, schema = _series(0.0)
+    plain = Schema(columns=schema.columns, target="y")
+    cut = int(len(X) * 0.7)
+    for kind, sch in (("holdout", plain), ("cv", schema)):
+        result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=sch,
+                            task=Task.REGRESSION, classes=None, scorer=Rmse(),
+                            budget=Budget(120), seed=0, n_threads=2, families=["lightgbm"],
+                            strategy=kind, max_trials=3)
+        assert not any(DROP_KEY in t.params for t in result.trials), kind
+
+
+def test_the_replay_and_the_refit_leave_the_same_clocks_out(dropped):
+    result, X, y, schema = dropped
+    cut = int(len(X) * 0.7)
+    replayed = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                          task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(1),
+                          seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
+                          allow_cv=False, replay=result.trials)
+    assert [t.params for t in replayed.trials] == [t.params for t in result.trials]
+    assert [t.score for t in replayed.trials] == [t.score for t in result.trials]
+    outcome = refit_all(X, y, result.members, schema=schema, task=Task.REGRESSION,
+                        classes=None, strategy=Strategy("holdout", 1), seed=0, n_threads=2,
+                        threshold=None, searched_rows=cut, deadline=time.monotonic() + 60)
+    assert outcome.done and outcome.predictor is not None
+    dropping = {m.trial for m in result.members if DROP_KEY in m.params}
+    assert dropping, "the chosen model has trials fitted without the clocks"
+    for member in outcome.predictor.members:
+        if member.features is not None and "counter" not in member.features.feature_names_:
+            assert "when__dayofyear" not in member.features.feature_names_
+    assert sum("counter" not in m.features.feature_names_
+               for m in outcome.predictor.members if m.features is not None) >= len(dropping)
