@@ -153,3 +153,13 @@ def test_the_replay_and_the_refit_leave_the_same_clocks_out(dropped):
             assert "when__dayofyear" not in member.features.feature_names_
     assert sum("counter" not in m.features.feature_names_
                for m in outcome.predictor.members if m.features is not None) >= len(dropping)
+
+
+def test_a_model_without_its_clocks_exports_to_onnx_and_still_takes_them(dropped):
+    from mlpilot.models.onnx_export import export_onnx
+
+    result, X, _, _ = dropped
+    exported = export_onnx(result.best, X.iloc[:200])
+    # the input contract is the table's: the dropped column is an input the graph ignores
+    assert exported.rows_checked == 200 and exported.max_abs_diff < 1e-5
+    assert exported.inputs == ("x", "counter", "when")
