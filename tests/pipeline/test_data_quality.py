@@ -153,3 +153,24 @@ def test_an_integer_period_as_time_column_makes_the_run_time_ordered(cli, tmp_pa
     code, _, err = cli("project", "create", "hours", "--data", str(data), "--target",
                        "delayed", "--time-column", "carrier")
     assert code != 0 and "integers that count periods" in err
+
+
+def test_a_csv_with_its_time_column_as_text_runs_and_drops_its_clocks(cli, tmp_path,
+                                                                      flights_slice):
+    """A CSV holds its datetimes as text: the split check reads them as the schema does (it
+    used to fail converting '2013-01-01 05:00:00' to a number), and the search checks the
+    day of year, a clock on the later validation rows, like any time-ordered table."""
+    data = tmp_path / "flights.csv"
+    flights_slice.to_csv(data, index=False)
+    code, _, err = cli("project", "create", "csv", "--data", str(data), "--target",
+                       "delayed", "--time-column", "time_hour")
+    assert code == 0, err
+    assert cli("project", "approve", "csv", "--time", "30s", "--cpus", "1")[0] == 0
+    code, out, err = cli("run", "csv", "--max-trials", "3")
+    assert code == 0, err
+    code, out, _ = cli("run", "show", "csv", "--json")
+    shown = json.loads(out)
+    assert "time_hour" in shown["split"]["split_check"]["drifted"]["test"]
+    trials = Workspace().project("csv").leaderboard()
+    check = next(t for t in trials if t.number == 2)
+    assert check.params["_dropped_features"] == ["time_hour__dayofyear"]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlpilot.data import _values as values
 from mlpilot.data.drift import drift_table
 from mlpilot.data.findings import Finding
 from mlpilot.data.schema import ColumnKind, Schema
@@ -37,9 +38,14 @@ def compare_split(df: pd.DataFrame, schema: Schema,
         finding per feature whose distribution differs significantly from training.
     """
     kinds = _drift_kinds(schema)
+    dates = {}
     for spec in schema.features:  # dates are compared as numbers here: same time span?
         if spec.kind is ColumnKind.DATETIME:
             kinds[spec.name] = "numeric"
+            # a CSV keeps them as text: read as the schema does (unreadable ones left out)
+            dates[spec.name] = values.coerce_datetime(df[spec.name])[0]
+    if dates:
+        df = df.assign(**dates)
     train = df.iloc[list(parts["train"])]
     findings: list[Finding] = []
     summary: dict[str, Any] = {}
