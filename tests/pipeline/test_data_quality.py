@@ -133,16 +133,24 @@ def test_a_training_batch_without_the_target_says_how_to_score_instead(
     assert Workspace().project("flights").dataset()["version"] == 1
 
 
+def _create_and_run(cli, name: str, data: Path, time_column: str, *,
+                    trials: int) -> tuple[str, str]:
+    """Create a project on the flights ``data`` told its ``time_column``, approve 30 s on one
+    CPU and run ``trials`` trials; the run's output and errors."""
+    code, _, err = cli("project", "create", name, "--data", str(data), "--target", "delayed",
+                       "--time-column", time_column)
+    assert code == 0, err
+    assert cli("project", "approve", name, "--time", "30s", "--cpus", "1")[0] == 0
+    code, out, err = cli("run", name, "--max-trials", str(trials))
+    assert code == 0, err
+    return out, err
+
+
 def test_an_integer_period_as_time_column_makes_the_run_time_ordered(cli, tmp_path,
                                                                        flights_slice):
     data = tmp_path / "months.parquet"
     flights_slice.to_parquet(data)
-    code, _, err = cli("project", "create", "months", "--data", str(data), "--target",
-                       "delayed", "--time-column", "month")
-    assert code == 0, err
-    assert cli("project", "approve", "months", "--time", "30s", "--cpus", "1")[0] == 0
-    code, out, err = cli("run", "months", "--max-trials", "2")
-    assert code == 0, err
+    out, err = _create_and_run(cli, "months", data, "month", trials=2)
     assert "time-ordered by 'month'" in out + err  # the split stage says how it split
     code, out, _ = cli("run", "show", "months", "--json")
     assert json.loads(out)["split"]["method"] == "time-ordered"
@@ -162,13 +170,9 @@ def test_a_csv_with_its_time_column_as_text_runs_and_drops_its_clocks(cli, tmp_p
     day of year, a clock on the later validation rows, like any time-ordered table."""
     data = tmp_path / "flights.csv"
     flights_slice.to_csv(data, index=False)
-    code, _, err = cli("project", "create", "csv", "--data", str(data), "--target",
-                       "delayed", "--time-column", "time_hour")
+    _create_and_run(cli, "csv", data, "time_hour", trials=3)
+    code, out, err = cli("run", "show", "csv", "--json")
     assert code == 0, err
-    assert cli("project", "approve", "csv", "--time", "30s", "--cpus", "1")[0] == 0
-    code, out, err = cli("run", "csv", "--max-trials", "3")
-    assert code == 0, err
-    code, out, _ = cli("run", "show", "csv", "--json")
     shown = json.loads(out)
     assert "time_hour" in shown["split"]["split_check"]["drifted"]["test"]
     trials = Workspace().project("csv").leaderboard()
