@@ -346,8 +346,8 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
     drop = member.params.get(DROP_KEY, ())
     if problem.strategy.kind == "cv":
         try:
-            fit = problem.fit(member.family, {**settings, DROP_KEY: drop}, member.seed,
-                              deadline, share_time=False)
+            fit = problem.fit(member.family, {**settings, DROP_KEY: drop} if drop else settings,
+                              member.seed, deadline, share_time=False)
         except TimeoutError:
             return None
         if any(c is not None for c in fit.cuts):
