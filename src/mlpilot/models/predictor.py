@@ -32,7 +32,7 @@ import platform
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -45,7 +45,6 @@ from mlpilot.core.errors import ConfigError, IntegrityError
 from mlpilot.core.hashing import canonical_json, sha256_bytes
 from mlpilot.data import schema as data_schema
 from mlpilot.data.schema import Schema
-from mlpilot.models import target as target_transform
 from mlpilot.models.base import deterministic_zip
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
@@ -69,21 +68,12 @@ def library_versions() -> dict[str, str]:
 
 @dataclass(frozen=True, eq=False)
 class Member:
-    """One fitted model with its feature pipeline (None for families that read no features).
-
-    ``target``: the regression target transform the model was fitted under
-    (:mod:`mlpilot.models.target`); its outputs are mapped back before the members are averaged.
-    """
+    """One fitted model with its feature pipeline (None for families that read no features)."""
 
     family: str
     features: FeaturePipeline | None
     model: Any
     weight: float = 1.0
-    target: str = target_transform.IDENTITY
-
-    def reweighted(self, factor: float) -> Member:
-        """The same member with its weight multiplied by ``factor``."""
-        return replace(self, weight=self.weight * factor)
 
 
 def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Schema, task: Task,
@@ -168,8 +158,6 @@ class Predictor:
             part = adapter.predict(member.model, matrix, self.task)
             if self.task.is_classification:
                 part = _pad(part, len(self.classes or ()))
-            else:
-                part = target_transform.inverse(member.target, part)
             part = part * (member.weight / total_weight)
             combined = part if combined is None else combined + part
         assert combined is not None
@@ -316,8 +304,6 @@ class Predictor:
                 entry["features"] = f"member-{i}.features.json"
                 files[entry["features"]] = canonical_json(member.features.to_dict())
             files[entry["model"]] = adapter.dump(member.model)
-            if member.target != target_transform.IDENTITY:  # older bundles keep their bytes
-                entry["target"] = member.target
             members.append(entry)
         manifest = {
             "format": FORMAT_VERSION,
@@ -363,8 +349,7 @@ class Predictor:
             if entry["features"] is not None:
                 features = FeaturePipeline.from_dict(json.loads(files[entry["features"]]))
             model = get_adapter(entry["family"]).load(files[entry["model"]])
-            members.append(Member(entry["family"], features, model, float(entry["weight"]),
-                                  target_transform.check(entry.get("target", "identity"))))
+            members.append(Member(entry["family"], features, model, float(entry["weight"])))
         return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
                    classes=manifest["classes"], members=members,
                    threshold=manifest["threshold"], versions=manifest["versions"])

@@ -58,7 +58,6 @@ import pandas as pd
 from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.data.schema import Schema
-from mlpilot.models import target as target_transform
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
@@ -353,20 +352,19 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
             return None
         if any(c is not None for c in fit.cuts):
             return None
-        return tuple(m.reweighted(member.weight) for m in fit.members)
+        return tuple(Member(m.family, m.features, m.model, m.weight * member.weight)
+                     for m in fit.members)
     if adapter.rounds_param is not None and member.rounds is not None:
         settings[adapter.rounds_param] = scaled_rounds(member.rounds, scale)
     pipeline, matrix, _ = problem.matrices(adapter.preprocessing, 0, drop)
-    transform = target_transform.of(settings)
     model = adapter.fit(
-        matrix, target_transform.forward(transform, problem.y), task=problem.task,
-        n_classes=problem.n_classes, params=target_transform.without(settings),
+        matrix, problem.y, task=problem.task, n_classes=problem.n_classes, params=settings,
         seed=member.seed, n_threads=problem.n_threads,
         categorical_indices=pipeline.categorical_indices_ if pipeline is not None else (),
         deadline=deadline)
     if adapter.take_cut(model) is not None:
         return None
-    return (Member(member.family, pipeline, model, member.weight, transform),)
+    return (Member(member.family, pipeline, model, member.weight),)
 
 
 def mean_rounds(family: str, members: Sequence[Member]) -> int | None:

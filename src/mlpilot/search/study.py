@@ -56,9 +56,8 @@ from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.core.hashing import canonical_json
 from mlpilot.data.schema import Schema
-from mlpilot.models import target as target_transform
 from mlpilot.models.base import CLASS_WEIGHT, Param
-from mlpilot.models.predictor import Predictor
+from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
 from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
@@ -232,26 +231,18 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
     """The portfolio, then configurations proposed by a seeded TPE sampler. On imbalanced
     classes, families that support it also search ``class_weight`` (none or balanced).
 
-    Two choices are settled on the first configuration after the baseline, each by fitting it
-    again (same seed, not an Optuna trial) and keeping what validates best; every later
-    configuration then carries the choice in its parameters, so a refit and a replay rebuild
-    the same model:
-
-    - on time-ordered rows with features that count time (:mod:`mlpilot.search.clocks`), it
-      is fitted without them (:data:`~mlpilot.search.clocks.DROP_KEY` names the ones left out);
-    - on a non-negative regression target, it is fitted on the log and on the square-root
-      scale (:mod:`mlpilot.models.target`, under its ``KEY``).
-
-    The fits that lose stay on the leaderboard, so the ensemble may still blend them.
-    ``history`` is the loop's list of results, read after each yield."""
+    On time-ordered rows with features that count time (:mod:`mlpilot.search.clocks`), the
+    first configuration after the baseline is fitted a second time without them (same seed,
+    not an Optuna trial); when that scores better on the validation rows, every later
+    configuration leaves them out too (its parameters name them, under
+    :data:`~mlpilot.search.clocks.DROP_KEY`, so a refit and a replay rebuild the same
+    features). ``history`` is the loop's list of results, read after each yield."""
     study = optuna.create_study(direction="maximize" if scorer.greater_is_better else "minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     n_rows = problem.n_train_rows
     weighted = problem.task.is_classification and is_imbalanced(problem.y)
     clocks = problem.clocks() if families else []
-    scales = (target_transform.offered(problem.y) if problem.task is Task.REGRESSION
-              else ())
-    chosen: dict[str, Any] = {}  # settled on the first configuration, carried by the rest
+    dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:
         adapter = get_adapter(family)
@@ -270,22 +261,13 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
         trial.suggest_categorical("family", families)
         for param in space(family):
             param.suggest(trial, family)
-        yield _Config(family, {**params, **chosen}, trial=trial, study=study)
-        first = history[-1]
+        yield _Config(family, {**params, **dropped}, trial=trial, study=study)
         if clocks:
-            yield _Config(family, {**params, DROP_KEY: clocks}, seed=first.seed)
-            if _better(history[-1], first, scorer):
-                chosen, first = {DROP_KEY: clocks}, history[-1]
+            with_them = history[-1]
+            yield _Config(family, {**params, DROP_KEY: clocks}, seed=with_them.seed)
+            if _better_without(with_them, history[-1], scorer):
+                dropped = {DROP_KEY: clocks}
             clocks = []
-        best = first
-        for scale in scales:
-            yield _Config(family, {**params, **chosen, target_transform.KEY: scale},
-                          seed=first.seed)
-            if _better(history[-1], best, scorer):
-                best = history[-1]
-        if best is not first:
-            chosen = {**chosen, target_transform.KEY: best.params[target_transform.KEY]}
-        scales = ()
     if not families:
         return
     while True:
@@ -294,17 +276,17 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
         params = get_adapter(family).default_params(problem.task, n_rows)
         for param in space(family):
             params[param.name] = param.suggest(trial, family)
-        yield _Config(family, {**params, **chosen}, trial=trial, study=study)
+        yield _Config(family, {**params, **dropped}, trial=trial, study=study)
 
 
-def _better(candidate: TrialResult, incumbent: TrialResult, scorer: Scorer) -> bool:
-    """Whether ``candidate`` (the first configuration fitted another way) scored better than
-    ``incumbent`` (a trial that did not complete decides nothing: the incumbent stays)."""
-    if candidate.state != "complete" or incumbent.state != "complete" \
-            or candidate.score is None or incumbent.score is None:
+def _better_without(with_them: TrialResult, without: TrialResult, scorer: Scorer) -> bool:
+    """Whether the trial fitted without the clocks scored better than the same configuration
+    with them (a trial that did not complete decides nothing: the clocks stay)."""
+    if with_them.state != "complete" or without.state != "complete" \
+            or with_them.score is None or without.score is None:
         return False
     sign = 1.0 if scorer.greater_is_better else -1.0
-    return sign * float(candidate.score) > sign * float(incumbent.score)
+    return sign * float(without.score) > sign * float(with_them.score)
 
 
 def is_imbalanced(y: np.ndarray) -> bool:
@@ -531,7 +513,8 @@ class _Loop:
         by_number = {t.number: t for t in self.trials}
         refit = tuple(
             RefitMember(n, by_number[n].family, dict(by_number[n].params), by_number[n].seed, w,
-                        tuple(m.reweighted(w) for m in self.fits[n].members),
+                        tuple(Member(m.family, m.features, m.model, m.weight * w)
+                              for m in self.fits[n].members),
                         mean_rounds(by_number[n].family, self.fits[n].members),
                         self.fits[n].fit_seconds)
             for n, w in weights.items())

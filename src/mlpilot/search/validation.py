@@ -30,7 +30,6 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from mlpilot.core.config import Task
 from mlpilot.data.schema import Schema
-from mlpilot.models import target as target_transform
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
@@ -193,9 +192,7 @@ class Problem:
         """
         adapter = get_adapter(family)
         drop = params.get(DROP_KEY, ())
-        transform = target_transform.of(params)
-        params = target_transform.without({k: v for k, v in params.items() if k != DROP_KEY})
-        y = target_transform.forward(transform, self.y)  # the scale the models fit on
+        params = {k: v for k, v in params.items() if k != DROP_KEY}
         jobs: list[FoldJob] = []
         pipelines: list[FeaturePipeline | None] = []
         for fold, (train_idx, valid_idx) in enumerate(self.folds):
@@ -205,7 +202,7 @@ class Problem:
             pipeline, Xt, Xv = self.matrices(adapter.preprocessing, fold, drop)
             pipelines.append(pipeline)
             jobs.append(FoldJob(
-                family, Xt, y[train_idx], Xv, y[valid_idx],
+                family, Xt, self.y[train_idx], Xv, self.y[valid_idx],
                 tuple(pipeline.categorical_indices_) if pipeline is not None else (),
                 self.task, self.n_classes, fold_params, seed, deadline,
                 start_late=finish_late_folds or fold == 0))
@@ -223,12 +220,9 @@ class Problem:
                 group = [replace(job, deadline=min(deadline, now + share), start_late=True)
                          for job in group]
             if parallel and self.pool is not None:
-                fitted = self.pool.map(group)
+                done.extend(self.pool.map(group))
             else:
-                fitted = [fit_fold(job, self.n_threads) for job in group]
-            # predictions are scored (and pruned, and blended) on the target's own scale
-            done.extend(replace(d, prediction=target_transform.inverse(transform, d.prediction))
-                        if not d.late else d for d in fitted)
+                done.extend(fit_fold(job, self.n_threads) for job in group)
             late = sum(d.late for d in done)
             if late:
                 raise TimeoutError(f"stopped at its deadline: {late} of {len(self.folds)} "
@@ -240,7 +234,7 @@ class Problem:
                     raise TrialPruned(f"pruned after {len(done)} of {len(jobs)} folds: "
                                       f"{reason}")
         weight = 1.0 / len(self.folds)
-        members = [Member(family, pipeline, d.model, weight, transform)
+        members = [Member(family, pipeline, d.model, weight)
                    for pipeline, d in zip(pipelines, done, strict=True)]
         return self._assemble(members, [d.prediction for d in done],
                               sum(d.fit_seconds for d in done),

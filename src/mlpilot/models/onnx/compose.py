@@ -32,7 +32,6 @@ from mlpilot.models.onnx.families import FAMILIES
 from mlpilot.models.onnx.features import feature_matrix
 from mlpilot.models.onnx.graph import GraphBuilder
 from mlpilot.models.onnx.inputs import input_specs
-from mlpilot.models.onnx.links import target_inverse
 from mlpilot.models.predictor import Member, Predictor
 
 OUTPUTS = frozenset({"prediction", "probabilities"})
@@ -92,9 +91,7 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
         "mlpilot.classes": json.dumps(predictor.classes),
         "mlpilot.threshold": json.dumps(predictor.threshold),
         "mlpilot.inputs": json.dumps([s.to_dict() for s in specs]),
-        "mlpilot.members": json.dumps([{"family": m.family, "weight": m.weight / total,
-                                        **({"target": m.target} if m.target != "identity"
-                                           else {})}
+        "mlpilot.members": json.dumps([{"family": m.family, "weight": m.weight / total}
                                        for m in predictor.members]),
         "mlpilot.schema": json.dumps(predictor.schema.to_dict()),
         "mlpilot.versions": json.dumps(dict(predictor.versions), sort_keys=True),
@@ -120,7 +117,7 @@ def _member(g: GraphBuilder, member: Member, task: Task, k: int, columns: dict[s
     scores, class_ids = translate(g, member.model, matrices[key], list(features.feature_names_),
                                   task, list(features.categorical_indices_))
     if not task.is_classification:
-        return target_inverse(g, scores, member.target)
+        return scores
     assert class_ids is not None
     if class_ids == list(range(k)):
         return scores

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from mlpilot.core.errors import ConfigError
-from mlpilot.models import target as target_transform
 from mlpilot.models.onnx.graph import GraphBuilder
 
 DOUBLE, FLOAT, INT64 = 11, 1, 7
@@ -38,16 +37,3 @@ def binary_columns(g: GraphBuilder, positive: str) -> str:
     """``[1 - p, p]`` from the (n, 1) probability ``p``, as the adapters build it."""
     return g.op("Concat", [g.op("Sub", [g.const(np.array(1.0)), positive]), positive],
                 "binary", axis=1)
-
-
-def target_inverse(g: GraphBuilder, raw: str, name: str) -> str:
-    """A regression member's output on the target's own scale, as
-    :func:`mlpilot.models.target.inverse` computes it: ``exp(min(x, cap)) - 1`` for log1p,
-    ``max(x, 0)²`` for sqrt, ``x`` itself for the identity."""
-    if target_transform.check(name) == target_transform.IDENTITY:
-        return raw
-    if name == "log1p":
-        capped = g.op("Min", [raw, g.const(np.array(target_transform.LOG_CAP))])
-        return g.op("Sub", [g.op("Exp", [capped]), g.const(np.array(1.0))], "expm1")
-    positive = g.op("Relu", [raw])
-    return g.op("Mul", [positive, positive], "squared")
