@@ -240,6 +240,26 @@ def test_cli_predict_warns_about_the_target_and_scores_every_row(tmp_path, fligh
     pd.testing.assert_frame_equal(read(output), expected, check_exact=True)
 
 
+def test_cli_predict_on_one_thread_writes_the_same_file_and_refuses_zero(tmp_path, flights_home,
+                                                                        flights_frame,
+                                                                        monkeypatch, capsys):
+    monkeypatch.setenv("MLPILOT_HOME", str(flights_home))
+    source = write(flights_frame.iloc[-900:].drop(columns=["delayed"]), tmp_path / "new.csv")
+    outputs = []
+    for threads in (["--threads", "1"], ["--threads", "2"], []):
+        outputs.append(tmp_path / f"p{len(outputs)}.csv")
+        code = main(["predict", "flights", "--input", str(source), "--output",
+                     str(outputs[-1]), "--chunk-rows", "200", *threads])
+        assert code == 0, capsys.readouterr().err
+    assert outputs[0].read_bytes() == outputs[1].read_bytes() == outputs[2].read_bytes()
+    capsys.readouterr()
+    code = main(["predict", "flights", "--input", str(source), "--output",
+                 str(tmp_path / "zero.csv"), "--threads", "0"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "--threads" in err and "greater than or equal to 1" in err
+    assert not (tmp_path / "zero.csv").exists()
+
+
 def test_cli_predict_without_the_target_prints_no_warning(tmp_path, flights_home,
                                                           flights_frame, monkeypatch, capsys):
     monkeypatch.setenv("MLPILOT_HOME", str(flights_home))

@@ -73,17 +73,20 @@ def predict(name: str = typer.Argument(..., help="Project name."),
             version: int = typer.Option(None, "--version", help="Model version (default: "
                                                                 "champion)."),
             chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1,
-                                           help="Rows scored per chunk (bounds memory).")
+                                           help="Rows scored per chunk (bounds memory)."),
+            threads: int = typer.Option(None, "--threads", min=1,
+                                        help="Scoring threads (default: one per core "
+                                             "this process may use).")
             ) -> None:
     """Score a file with the champion, streamed in chunks: one output row per input row
     (`prediction`, then `proba_<class>` per class). A target column in the file is ignored
-    with a warning.
+    with a warning. The answer is the same whatever the number of threads.
 
-    Example: mlpilot predict flights --input new.parquet --output preds.parquet
+    Example: mlpilot predict flights --input new.parquet --output preds.parquet --threads 2
     """
     from mlpilot.cli.predict import predict_with_progress
 
-    predict_with_progress(name, input_path, output, version, chunk_rows)
+    predict_with_progress(name, input_path, output, version, chunk_rows, threads)
 
 
 @app.command("serve")

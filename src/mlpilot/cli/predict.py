@@ -17,7 +17,7 @@ def _show(message: Warning | str, category: type[Warning], *_: object, **__: obj
 
 
 def predict_with_progress(name: str, source: Path, output: Path, version: int | None,
-                          chunk_rows: int) -> None:
+                          chunk_rows: int, threads: int | None = None) -> None:
     """Score ``source`` in chunks with a progress bar (plain lines off a terminal)."""
     project = open_workspace().project(name)
     with warnings.catch_warnings():
@@ -32,5 +32,5 @@ def predict_with_progress(name: str, source: Path, output: Path, version: int | 
                 bar.update(task, completed=done, total=total)
 
             result = project.predict_file(source, output, version, chunk_rows=chunk_rows,
-                                          on_progress=advance)
+                                          on_progress=advance, threads=threads)
     console.print(f"Wrote {result.rows:,} predictions to {result.output}")

@@ -306,12 +306,14 @@ class Project:
         return self.model(version).load().predict_frame(frame)
 
     def predict_file(self, source: Path, output: Path, version: int | None = None, *,
-                     chunk_rows: int = CHUNK_ROWS, on_progress: Progress | None = None
-                     ) -> BatchResult:
-        """Score a CSV/Parquet file in chunks of ``chunk_rows`` (bounded memory)."""
+                     chunk_rows: int = CHUNK_ROWS, on_progress: Progress | None = None,
+                     threads: int | None = None) -> BatchResult:
+        """Score a CSV/Parquet file in chunks of ``chunk_rows`` (bounded memory) on
+        ``threads`` scoring threads (default: one per available core); the output is the same
+        whatever the number of threads."""
         model = self.model(version)
         result = predict_file(model.load(), Path(source), Path(output), chunk_rows=chunk_rows,
-                              on_progress=on_progress)
+                              on_progress=on_progress, threads=threads)
         with self._store.transaction() as session:
             append_event(session, "predictions.served",
                          {"version": model.version, "rows": result.rows, "source": str(source),
