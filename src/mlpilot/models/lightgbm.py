@@ -38,7 +38,6 @@ DEFAULTS: dict[str, Any] = {
     "lambda_l2": 1e-3,
     "min_data_per_group": 50,
     "cat_smooth": 10.0,
-    "extra_trees": False,
 }
 
 SPACE: tuple[Param, ...] = (
@@ -49,9 +48,6 @@ SPACE: tuple[Param, ...] = (
     Param("bagging_fraction", "float", 0.5, 1.0),
     Param("lambda_l2", "float", 1e-3, 10.0, log=True),
     Param("cat_smooth", "float", 1.0, 100.0, log=True),
-    # extremely randomised split thresholds (LightGBM's extra_trees): smoother on continuous
-    # features, and diverse beside the exact splits in an ensemble
-    Param("extra_trees", "categorical", choices=(False, True)),
 )
 
 

@@ -3,8 +3,7 @@
 Baseline first (it is always on the leaderboard), then LightGBM at its defaults (fast and
 usually strong, so a good model exists within seconds), then each other family at its defaults,
 then
-LightGBM variants that often win on tabular data (the last with extremely randomised split
-thresholds, ``extra_trees``). Overrides name only searchable parameters,
+LightGBM variants that often win on tabular data. Overrides name only searchable parameters,
 so every start is also a point of the Optuna search space and teaches the sampler.
 
 Example:
@@ -46,7 +45,6 @@ PORTFOLIO: tuple[Start, ...] = (
                        "feature_fraction": 0.7}),
     Start("lightgbm", {"learning_rate": 0.03, "num_leaves": 127, "min_child_samples": 10,
                        "feature_fraction": 0.6, "bagging_fraction": 0.8, "lambda_l2": 1.0}),
-    Start("lightgbm", {"extra_trees": True, "num_leaves": 127, "min_child_samples": 5}),
 )
 
 
