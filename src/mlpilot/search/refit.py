@@ -169,6 +169,16 @@ def member_refit_estimate(fit_seconds: float, *, strategy: Strategy, n_rows: int
                           n_train_rows=searched_rows) * max(1.0, more_rounds)
 
 
+def refit_cost(member: RefitMember, *, fits: Sequence[int], task: Task, strategy: Strategy,
+               searched_rows: int, form: str) -> float:
+    """Estimated seconds to fit ``member`` once on each row count of ``fits`` (a probe, then
+    the final fit), with the rounds a ``"one"`` refit adds (:func:`rounds_scale`)."""
+    return sum(member_refit_estimate(
+        member.fit_seconds, strategy=strategy, n_rows=n, searched_rows=searched_rows,
+        form=form, more_rounds=rounds_scale(task, n, searched_rows=searched_rows)
+        if form == "one" and member.rounds is not None else 1.0) for n in fits)
+
+
 def affordable(members: Sequence[RefitMember], seconds: float, *, fits: Sequence[int],
                task: Task, strategy: Strategy, searched_rows: int, form: str,
                memory_mb: int | None = None, n_features: int = 0
@@ -199,10 +209,8 @@ def affordable(members: Sequence[RefitMember], seconds: float, *, fits: Sequence
         if over is not None:
             why[member.trial] = over
             continue
-        cost = sum(member_refit_estimate(
-            member.fit_seconds, strategy=strategy, n_rows=n, searched_rows=searched_rows,
-            form=form, more_rounds=rounds_scale(task, n, searched_rows=searched_rows)
-            if form == "one" and member.rounds is not None else 1.0) for n in fits)
+        cost = refit_cost(member, fits=fits, task=task, strategy=strategy,
+                          searched_rows=searched_rows, form=form)
         if cost > left:
             why[member.trial] = (f"kept as validated: an estimated {cost:.1f} s with its probe, "
                                  f"{max(0.0, left):.1f} s left")

@@ -60,12 +60,14 @@ from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
-from mlpilot.search.ensemble import MAX_CANDIDATES, select_ensemble
+from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
     RefitMember,
+    affordable,
     mean_rounds,
     member_refit_estimate,
+    refit_cost,
     refit_form,
     rounds_scale,
 )
@@ -89,6 +91,14 @@ IMBALANCE_RATIO = 3.0
 PRUNE_AFTER = 4  # complete trials (baseline aside) before cross-validated trials are pruned
 REFIT_MAX_SHARE = 0.35  # of the budget: the most a search sets aside for the final fit
 REFIT_ENSEMBLE = 1.5  # the final fit's reserve, as a multiple of the best single trial's refit
+#: after a holdout, the ensemble the search would build now is planned on at most this many of
+#: the validation rows (a seeded sample), to estimate the final fit it needs
+PLAN_ROWS = 5_000
+#: bytes per second a member's model is written at (ExtraTrees' 190 MB of node arrays took
+#: 1.0 s at the predictor's zlib level 1 on the benchmark machine), and how many times a
+#: member is written: in the evaluated model, then in the final one
+STORE_BYTES_PER_SECOND = 100e6
+STORE_WRITES = 2.25
 #: recorded in a trial's params when its deadline cut a fit: the rounds run, per fold
 CUT_KEY = "_cut_at"
 
@@ -344,6 +354,8 @@ class _Loop:
         self.trials: list[TrialResult] = []
         self.fits: dict[int, TrialFit] = {}
         self.seen: dict[bytes, int] = {}
+        # the last final-fit plan (_planned_refit): the candidates it was made from, its seconds
+        self._plan: tuple[tuple[int, ...], float] | None = None
 
     def run(self, configs: Iterator[_Config], max_trials: int | None, seed: int) -> None:
         for config in configs:
@@ -463,17 +475,65 @@ class _Loop:
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         form = refit_form(self.problem.task, self.problem.strategy)
         # a "one" refit is preceded by its probe on the searched rows (pipeline/final_fit.py)
-        rows = [self.refit_rows] + ([len(self.problem.y)] if form == "one" else [])
+        rows = [len(self.problem.y)] if form == "one" else []
+        rows.append(self.refit_rows)
+        most = REFIT_MAX_SHARE * self.budget.seconds
+        if self.problem.strategy.kind == "holdout":
+            return self.reserve + self._planned_refit(rows, form, most)
         estimate = sum(member_refit_estimate(
             self.fits[best.number].fit_seconds, strategy=self.problem.strategy, n_rows=n,
             searched_rows=self.problem.n_train_rows, form=form,
             more_rounds=rounds_scale(self.problem.task, n,
                                      searched_rows=self.problem.n_train_rows)
             if get_adapter(best.family).rounds_param is not None else 1.0) for n in rows)
-        most = REFIT_MAX_SHARE * self.budget.seconds
         if estimate > most:
             return self.reserve
         return self.reserve + min(most, estimate * REFIT_ENSEMBLE)
+
+    def _planned_refit(self, rows: list[int], form: str, most: float) -> float:
+        """After a holdout: the seconds the final steps of the ensemble the search would build
+        now need, at most ``most``. Greedy selection over the candidates (a seeded sample of
+        at most :data:`PLAN_ROWS` validation rows) gives its members; the estimated probe and
+        final fit (on ``rows``) of those the final fit would refit in ``most`` seconds
+        (:func:`mlpilot.search.refit.affordable`: a slow member is kept as validated), and
+        writing every member twice. With each family's best among the candidates, the
+        ensemble is often mixed, and its cheap members are what the final fit refits (one
+        CatBoost member, a few XGBoost or ExtraTrees ones beside the LightGBM ones): a reserve
+        scaled from the best trial alone left diamonds' final fit no time for them. Planned
+        again only when the candidates change."""
+        ranked = self._ranked()
+        numbers = ensemble_candidates([(t.number, t.family) for t in ranked],
+                                      family_bests=True)
+        key = tuple(numbers)
+        if self._plan is not None and self._plan[0] == key:
+            return self._plan[1]
+        scored_y = self.problem.scored_y
+        sample = np.arange(len(scored_y))
+        if len(sample) > PLAN_ROWS:
+            sample = np.sort(np.random.default_rng(self.problem.seed).choice(
+                sample, PLAN_ROWS, replace=False))
+        picked = select_ensemble({n: self.fits[n].prediction[sample] for n in numbers},
+                                 scored_y[sample], self.scorer,
+                                 greater_is_better=self.scorer.greater_is_better)
+        by_number = {t.number: t for t in self.trials}
+        members = [RefitMember(n, by_number[n].family, by_number[n].params, by_number[n].seed,
+                               w, (), mean_rounds(by_number[n].family, self.fits[n].members),
+                               self.fits[n].fit_seconds) for n, w in picked.items()]
+        options: dict[str, Any] = {"fits": rows, "task": self.problem.task,
+                                   "strategy": self.problem.strategy,
+                                   "searched_rows": self.problem.n_train_rows, "form": form}
+        chosen, _ = affordable(members, most, **options)
+        seconds = sum(refit_cost(m, **options) for m in members if m.trial in chosen)
+        seconds += STORE_WRITES * sum(by_number[n].model_size_bytes
+                                      for n in picked) / STORE_BYTES_PER_SECOND
+        self._plan = (key, min(most, seconds))
+        return self._plan[1]
+
+    def _ranked(self) -> list[TrialResult]:
+        """The complete, scored trials (the baseline included), best first."""
+        sign = 1.0 if self.scorer.greater_is_better else -1.0
+        complete = [t for t in self.trials if t.number in self.fits and t.score is not None]
+        return sorted(complete, key=lambda t: (-sign * float(t.score), t.number))
 
     def finish(self, classes: Sequence[Any] | None, build_ensemble: bool,
                replay: Sequence[Any] | None) -> SearchResult:
@@ -484,14 +544,16 @@ class _Loop:
                               found=self.trials[0].error if self.trials else "no trials",
                               fix="check the training data and target")
         sign = 1.0 if scorer.greater_is_better else -1.0
-        ranked = sorted(complete, key=lambda t: (-sign * float(t.score), t.number))
+        ranked = self._ranked()
         best = ranked[0]
         weights = {best.number: 1.0}
         chosen_number, chosen_score = best.number, float(best.score)
         if build_ensemble and len(ranked) > 1 and _ensemble_recorded(replay, True):
             recorded = _recorded_members(replay)
             numbers = ([t.number for t in ranked if t.number in recorded]
-                       if recorded is not None else [t.number for t in ranked[:MAX_CANDIDATES]])
+                       if recorded is not None else
+                       ensemble_candidates([(t.number, t.family) for t in ranked],
+                                           family_bests=problem.strategy.kind == "holdout"))
             candidates = {n: self.fits[n].prediction for n in numbers}
             picked = select_ensemble(candidates, problem.scored_y, scorer,
                                      greater_is_better=scorer.greater_is_better)
