@@ -308,3 +308,39 @@ def test_a_replay_blends_from_the_trials_the_recorded_ensemble_blended(delay_pro
     monkeypatch.setattr(study, "select_ensemble", spy)
     search(delay_problem, replay=recorded, strategy="holdout")
     assert offered == [{int(n) for n in weakest}]
+
+
+def test_after_a_holdout_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
+        delay_problem, monkeypatch):
+    import mlpilot.search.study as study
+    from mlpilot.search.refit import affordable, refit_cost
+
+    planned: dict[str, float] = {}
+    real_finish = study._Loop.finish
+
+    def finish(loop, *args, **kwargs):
+        planned["reserve"], planned["base"] = loop._reserve(), loop.reserve
+        planned["remaining"] = loop.budget.remaining()
+        return real_finish(loop, *args, **kwargs)
+
+    monkeypatch.setattr(study._Loop, "finish", finish)
+    rows = len(delay_problem["train_y"]) + len(delay_problem["valid_y"])
+    budget = Budget(8.0)
+    result = search(delay_problem, budget=budget, refit_rows=rows,
+                    families=["lightgbm", "linear", "knn", "xgboost"])
+    assert result.best_trial.family == "ensemble", "the test needs a blend to plan"
+    # every family's best trial was a candidate: the ensemble may blend families outside the 12
+    # best, and the reserve at the search's end is the final fit of exactly its members
+    # the probe fits the searched rows (training and validation), the final fit every row
+    options = {"fits": [rows, rows], "task": delay_problem["task"],
+               "strategy": result.strategy, "searched_rows": result.rows_per_fit, "form": "one"}
+    most = study.REFIT_MAX_SHARE * budget.seconds
+    chosen, _ = affordable(result.members, most, **options)
+    assert chosen, "a 1,500-row refit of these members fits in 2.8 s"
+    by_number = {t.number: t for t in result.trials}
+    expected = sum(refit_cost(m, **options) for m in result.members if m.trial in chosen)
+    expected += study.STORE_WRITES * sum(by_number[m.trial].model_size_bytes
+                                         for m in result.members) / study.STORE_BYTES_PER_SECOND
+    assert planned["reserve"] - planned["base"] == pytest.approx(min(most, expected))
+    # and the search stopped once no more than that was left
+    assert planned["remaining"] <= planned["reserve"]

@@ -13,10 +13,11 @@ per row is over the limit, is skipped or rejected and recorded. With ``max_trial
 budget the same seed gives the same trials, scores and predictions, bit for bit; a recorded
 sequence can be replayed (``replay=``) to the same result.
 
-After the trials, greedy ensemble selection over the best trials' scored predictions builds a
-weighted ensemble; it is reported as an extra trial (family ``ensemble``) and chosen when it
-scores better than the best single trial (a replay selects from the trials the recorded
-ensemble blended).
+After the trials, greedy ensemble selection over the best trials' scored predictions (and,
+after a holdout, each family's best: :func:`mlpilot.search.ensemble.ensemble_candidates`)
+builds a weighted ensemble; it is reported as an extra trial (family ``ensemble``) and chosen
+when it scores better than the best single trial (a replay selects from the trials the
+recorded ensemble blended).
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -464,7 +465,8 @@ class _Loop:
         on the searched rows, when the form is "one"), times
         :data:`REFIT_ENSEMBLE` for an ensemble's further members, at most
         :data:`REFIT_MAX_SHARE` of the budget; when even the best trial alone would take more
-        than that share, nothing is reserved for it."""
+        than that share, nothing is reserved for it. After a holdout, the final fit of the
+        ensemble the search would build now instead (:meth:`_planned_refit`)."""
         if self.refit_rows is None:
             return self.reserve
         sign = 1.0 if self.scorer.greater_is_better else -1.0
