@@ -474,7 +474,6 @@ class _Loop:
                   and t.family != "baseline"]
         if not scored:
             return self.reserve
-        best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         form = refit_form(self.problem.task, self.problem.strategy)
         # a "one" refit is preceded by its probe on the searched rows (pipeline/final_fit.py)
         rows = [len(self.problem.y)] if form == "one" else []
@@ -482,6 +481,7 @@ class _Loop:
         most = REFIT_MAX_SHARE * self.budget.seconds
         if self.problem.strategy.kind == "holdout":
             return self.reserve + self._planned_refit(rows, form, most)
+        best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         estimate = sum(member_refit_estimate(
             self.fits[best.number].fit_seconds, strategy=self.problem.strategy, n_rows=n,
             searched_rows=self.problem.n_train_rows, form=form,
@@ -518,9 +518,8 @@ class _Loop:
                                  scored_y[sample], self.scorer,
                                  greater_is_better=self.scorer.greater_is_better)
         by_number = {t.number: t for t in self.trials}
-        members = [RefitMember(n, by_number[n].family, by_number[n].params, by_number[n].seed,
-                               w, (), mean_rounds(by_number[n].family, self.fits[n].members),
-                               self.fits[n].fit_seconds) for n, w in picked.items()]
+        members = [self._refit_member(by_number[n], w, validated=False)
+                   for n, w in picked.items()]
         options: dict[str, Any] = {"fits": rows, "task": self.problem.task,
                                    "strategy": self.problem.strategy,
                                    "searched_rows": self.problem.n_train_rows, "form": form}
@@ -530,6 +529,16 @@ class _Loop:
                                       for n in picked) / STORE_BYTES_PER_SECOND
         self._plan = (key, min(most, seconds))
         return self._plan[1]
+
+    def _refit_member(self, trial: TrialResult, weight: float, *,
+                      validated: bool = True) -> RefitMember:
+        """``trial`` as a member of the chosen model with ``weight``, as the final fit needs
+        it (without its weighted validated models when ``validated`` is False: a plan)."""
+        fit = self.fits[trial.number]
+        kept = tuple(Member(m.family, m.features, m.model, m.weight * weight)
+                     for m in fit.members) if validated else ()
+        return RefitMember(trial.number, trial.family, dict(trial.params), trial.seed, weight,
+                           kept, mean_rounds(trial.family, fit.members), fit.fit_seconds)
 
     def _ranked(self) -> list[TrialResult]:
         """The complete, scored trials (the baseline included), best first."""
@@ -575,13 +584,7 @@ class _Loop:
                 if sign * blend_score > sign * chosen_score:
                     weights, chosen_number, chosen_score = picked, number, blend_score
         by_number = {t.number: t for t in self.trials}
-        refit = tuple(
-            RefitMember(n, by_number[n].family, dict(by_number[n].params), by_number[n].seed, w,
-                        tuple(Member(m.family, m.features, m.model, m.weight * w)
-                              for m in self.fits[n].members),
-                        mean_rounds(by_number[n].family, self.fits[n].members),
-                        self.fits[n].fit_seconds)
-            for n, w in weights.items())
+        refit = tuple(self._refit_member(by_number[n], w) for n, w in weights.items())
         members = [m for chosen_member in refit for m in chosen_member.validated]
         threshold = None
         if problem.task is Task.BINARY:
