@@ -310,8 +310,13 @@ def test_a_replay_blends_from_the_trials_the_recorded_ensemble_blended(delay_pro
     assert offered == [{int(n) for n in weakest}]
 
 
-def test_after_a_holdout_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
-        delay_problem, monkeypatch):
+@pytest.mark.parametrize("strategy,name,families", [
+    ("holdout", "delay_problem", ["lightgbm", "linear", "knn", "xgboost"]),
+    ("cv", "distance_problem", ["knn", "linear", "extra_trees"])])
+def test_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
+        strategy, name, families, request, monkeypatch):
+    """After a holdout, and after cross-validating a regression (whose final fit refits one
+    model per member, the "one" form), the reserve is the planned ensemble's final fit."""
     import mlpilot.search.study as study
     from mlpilot.search.refit import affordable, refit_cost
 
@@ -324,19 +329,23 @@ def test_after_a_holdout_the_search_keeps_back_the_final_fit_of_the_ensemble_it_
         return real_finish(loop, *args, **kwargs)
 
     monkeypatch.setattr(study._Loop, "finish", finish)
-    rows = len(delay_problem["train_y"]) + len(delay_problem["valid_y"])
+    problem = request.getfixturevalue(name)
+    rows = len(problem["train_y"]) + len(problem["valid_y"])
     budget = Budget(8.0)
-    result = search(delay_problem, budget=budget, refit_rows=rows,
-                    families=["lightgbm", "linear", "knn", "xgboost"])
-    assert result.best_trial.family == "ensemble", "the test needs a blend to plan"
-    # every family's best trial was a candidate: the ensemble may blend families outside the 12
-    # best, and the reserve at the search's end is the final fit of exactly its members
-    # the probe fits the searched rows (training and validation), the final fit every row
-    options = {"fits": [rows, rows], "task": delay_problem["task"],
+    result = search(problem, budget=budget, refit_rows=rows, strategy=strategy,
+                    families=families)
+    assert result.strategy.kind == strategy
+    if strategy == "holdout":
+        assert result.best_trial.family == "ensemble", "the test needs a blend to plan"
+    # the reserve at the search's end is the final fit of exactly the ensemble's members
+    # (after a holdout every family's best trial was a candidate, so they may lie outside the
+    # 12 best); the probe fits the searched rows (training and validation), the final fit
+    # every row
+    options = {"fits": [rows, rows], "task": problem["task"],
                "strategy": result.strategy, "searched_rows": result.rows_per_fit, "form": "one"}
     most = study.REFIT_MAX_SHARE * budget.seconds
     chosen, _ = affordable(result.members, most, **options)
-    assert chosen, "a 1,500-row refit of these members fits in 2.8 s"
+    assert chosen, "a 5,000-row refit of these members fits in 2.8 s"
     by_number = {t.number: t for t in result.trials}
     expected = sum(refit_cost(m, **options) for m in result.members if m.trial in chosen)
     expected += study.STORE_WRITES * sum(by_number[m.trial].model_size_bytes
