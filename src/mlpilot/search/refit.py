@@ -36,7 +36,7 @@ exactly the recorded members, without deadlines, so a reproduction is bit-identi
 
 Example:
     >>> refit_estimate([2.0, 1.0], n_rows=1_200, n_train_rows=1_000)
-    3.6
+    4.5
     >>> refit_form(Task.REGRESSION, Strategy("cv", 5)), refit_form(Task.BINARY, Strategy("cv", 5))
     ('one', 'bag')
     >>> scaled_rounds(300, rounds_scale(Task.REGRESSION, 10_000, searched_rows=7_000))
@@ -63,12 +63,7 @@ from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
 from mlpilot.search.validation import Problem, Strategy
 
-#: estimated refit seconds are the members' fit seconds x rows ratio x this. It was 1.25 until
-#: the estimates were measured at about 1.5 times the real refit (employment_ma at 60 s: two
-#: members estimated at 17.8 s took 11.3 s, so the final fit was skipped with 10.4 s left;
-#: runs ended 10-13 s before their 60 s budget): a search's own fit seconds already exceed a
-#: refit's, which fits the rounds early stopping kept without scoring validation rows
-MARGIN = 1.0
+MARGIN = 1.25  # estimated refit seconds are the members' fit seconds x rows ratio x this
 
 
 @dataclass(frozen=True)
