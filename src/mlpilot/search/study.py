@@ -460,17 +460,17 @@ class _Loop:
         return prune
 
     def _reserve(self) -> float:
-        """Time kept back from the trials: the final steps, plus (when the final fit on every
-        labelled row follows) the estimated refit of the best trial so far (and of its probe
-        on the searched rows, when the form is "one"), times
-        :data:`REFIT_ENSEMBLE` for an ensemble's further members, at most
-        :data:`REFIT_MAX_SHARE` of the budget; when even the best trial alone would take more
-        than that share, nothing is reserved for it. After a holdout, and after
-        cross-validating a regression (both refit one model per member, the "one" form), the
-        final fit of the ensemble the search would build now instead (:meth:`_planned_refit`):
-        on ames at 60 s the old reserve let the search run on until the final fit could refit
-        1 of the 6 members (served RMSE 24,827 to 25,936 over five runs on one code path), the
-        plan stops it in time for 2 of 3 (25,088, 25,091, 25,096)."""
+        """Time kept back from the trials: the final steps, plus, when the final fit on every
+        labelled row follows, at most :data:`REFIT_MAX_SHARE` of the budget for it. When that
+        fit refits one model per member (the "one" form: after a holdout, and after
+        cross-validating a regression), the probe and final fit of the ensemble the search
+        would build now (:meth:`_planned_refit`); when it bags each member again (a
+        cross-validated classification), the best trial's estimated refit times
+        :data:`REFIT_ENSEMBLE` for the ensemble's further members, or nothing when even the
+        best trial alone would take more than that share. On ames at 60 s that best-trial
+        reserve let a cross-validated regression run on until its final fit could refit 1 of
+        the 6 members (served RMSE 24,827 to 25,936 over five runs on one code path); the plan
+        stops it in time for 2 of 3 (25,088, 25,091, 25,096)."""
         if self.refit_rows is None:
             return self.reserve
         sign = 1.0 if self.scorer.greater_is_better else -1.0
@@ -483,7 +483,7 @@ class _Loop:
         rows = [len(self.problem.y)] if form == "one" else []
         rows.append(self.refit_rows)
         most = REFIT_MAX_SHARE * self.budget.seconds
-        if self.problem.strategy.kind == "holdout" or form == "one":
+        if form == "one":
             return self.reserve + self._planned_refit(rows, form, most)
         best = max(scored, key=lambda t: (sign * float(t.score), -t.number))
         estimate = sum(member_refit_estimate(
@@ -509,8 +509,7 @@ class _Loop:
         scaled from the best trial alone left diamonds' final fit no time for them. Planned
         again only when the candidates change."""
         ranked = self._ranked()
-        numbers = ensemble_candidates([(t.number, t.family) for t in ranked],
-                                      family_bests=self.problem.strategy.kind == "holdout")
+        numbers = self._candidates(ranked)
         key = tuple(numbers)
         if self._plan is not None and self._plan[0] == key:
             return self._plan[1]
@@ -545,6 +544,12 @@ class _Loop:
         return RefitMember(trial.number, trial.family, dict(trial.params), trial.seed, weight,
                            kept, mean_rounds(trial.family, fit.members), fit.fit_seconds)
 
+    def _candidates(self, ranked: list[TrialResult]) -> list[int]:
+        """The trials greedy selection picks from, given the ranked trials (each family's best
+        among them after a holdout: :func:`mlpilot.search.ensemble.ensemble_candidates`)."""
+        return ensemble_candidates([(t.number, t.family) for t in ranked],
+                                   family_bests=self.problem.strategy.kind == "holdout")
+
     def _ranked(self) -> list[TrialResult]:
         """The complete, scored trials (the baseline included), best first."""
         sign = 1.0 if self.scorer.greater_is_better else -1.0
@@ -568,8 +573,7 @@ class _Loop:
             recorded = _recorded_members(replay)
             numbers = ([t.number for t in ranked if t.number in recorded]
                        if recorded is not None else
-                       ensemble_candidates([(t.number, t.family) for t in ranked],
-                                           family_bests=problem.strategy.kind == "holdout"))
+                       self._candidates(ranked))
             candidates = {n: self.fits[n].prediction for n in numbers}
             picked = select_ensemble(candidates, problem.scored_y, scorer,
                                      greater_is_better=scorer.greater_is_better)
