@@ -179,6 +179,21 @@ def test_an_ensemble_of_families_averages_members_and_applies_the_threshold(fram
     assert 0 < labels.mean() < 1 and labels.tolist() == predictor.predict(rows).tolist()
 
 
+def test_members_fitted_under_a_target_transform_map_back_in_the_graph(frame):
+    data = problem(frame, "regression")
+    members = [member(data, "lightgbm", weight=0.5, target_transform="log1p"),
+               member(data, "linear", weight=0.3, target_transform="sqrt"),
+               member(data, "xgboost", weight=0.2)]
+    predictor = stored(data, members)
+    assert [m.target for m in predictor.members] == ["log1p", "sqrt", "identity"]
+    rows = frame.iloc[N_TRAIN:]
+    result = export_onnx(predictor, rows)
+    assert_answers_like(predictor, result, rows)
+    distance = rows["distance"].to_numpy(dtype=float)  # the graph answers in miles, not logs
+    assert np.corrcoef(run_graph(result.data, rows, data["schema"])["prediction"],
+                       distance)[0, 1] > 0.9
+
+
 def test_bagged_fold_models_share_one_preprocessing_subgraph(frame):
     data = problem(frame, "multiclass")
     pipeline = FeaturePipeline("tree").fit(data["X"].iloc[:N_TRAIN], data["schema"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -11,8 +12,9 @@ import pandas as pd
 import pytest
 
 from mlpilot.core.config import Task
-from mlpilot.core.errors import IntegrityError, SchemaError
+from mlpilot.core.errors import ConfigError, IntegrityError, SchemaError
 from mlpilot.models.predictor import Member, Predictor, fit_member
+from mlpilot.models.registry import get_adapter
 
 
 def build(data: dict, family: str = "lightgbm", params: dict | None = None,
@@ -139,3 +141,46 @@ def test_members_are_averaged_by_weight(delay_data, scoring_rows):
     loaded = Predictor.from_bytes(mixed.to_bytes())
     np.testing.assert_array_equal(loaded.predict_proba(scoring_rows),
                                   mixed.predict_proba(scoring_rows))
+
+
+@pytest.mark.parametrize("transform", ["log1p", "sqrt"])
+def test_a_member_fitted_under_a_target_transform_predicts_in_the_targets_units(
+        distance_data, scoring_rows, transform):
+    params = {"n_estimators": 400, "learning_rate": 0.2}
+    plain = build(distance_data, params=params)
+    transformed = build(distance_data, params={**params, "target_transform": transform})
+    member = transformed.members[0]
+    assert member.target == transform
+    # the model itself answers on the transformed scale; the Predictor maps it back
+    raw = get_adapter("lightgbm").predict(member.model, member.features.transform(scoring_rows),
+                                          Task.REGRESSION)
+    inverse = np.expm1(raw) if transform == "log1p" else np.maximum(raw, 0) ** 2
+    np.testing.assert_allclose(transformed.predict(scoring_rows), inverse)
+    truth = scoring_rows["distance"].to_numpy()
+    assert np.abs(transformed.predict(scoring_rows) - truth).mean() < 100  # miles, not logs
+    assert not np.array_equal(transformed.predict(scoring_rows), plain.predict(scoring_rows))
+    loaded = Predictor.from_bytes(transformed.to_bytes())
+    assert loaded.members[0].target == transform
+    np.testing.assert_array_equal(loaded.predict(scoring_rows), transformed.predict(scoring_rows))
+    records = loaded.predict_records(scoring_rows.to_dict("records"))
+    assert [r["prediction"] for r in records] == loaded.predict(scoring_rows).tolist()
+
+
+def test_a_bundle_without_target_transforms_keeps_its_bytes(distance_data):
+    predictor = build(distance_data)
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(predictor.to_bytes()))
+                          .read("predictor.json"))
+    # identity is the absence of the entry: a bundle saved before transforms loads the same
+    assert [sorted(m) for m in manifest["members"]] == [["family", "features", "model",
+                                                         "weight"]]
+
+
+def test_a_target_transform_is_refused_for_classification_and_by_unknown_name(delay_data,
+                                                                              distance_data):
+    with pytest.raises(ConfigError, match="regression only"):
+        build(delay_data, params={"target_transform": "log1p"})
+    with pytest.raises(ConfigError, match="unknown target transform"):
+        build(distance_data, params={"target_transform": "log"})
+    negative = {**distance_data, "train_y": distance_data["train_y"] - 1000.0}
+    with pytest.raises(ConfigError, match="non-negative target"):
+        build(negative, params={"target_transform": "sqrt"})

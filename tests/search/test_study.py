@@ -353,3 +353,26 @@ def test_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
     assert planned["reserve"] - planned["base"] == pytest.approx(min(most, expected))
     # and the search stopped once no more than that was left
     assert planned["remaining"] <= planned["reserve"]
+
+
+def test_a_non_negative_regression_target_searches_its_transform(distance_problem):
+    """Distance (miles, never negative): the portfolio fits LightGBM on its log and square
+    root too, every trial names its transform, scores in miles, and a replay refits the same
+    bytes; a target with negative values is searched as it is."""
+    result = search(distance_problem, max_trials=6, families=["lightgbm", "linear"],
+                    strategy="cv")
+    fitted = [t for t in result.trials if t.family not in ("baseline", "ensemble")]
+    assert [(t.family, t.params["target_transform"]) for t in fitted] == [
+        ("lightgbm", "identity"), ("linear", "identity"), ("lightgbm", "log1p"),
+        ("lightgbm", "sqrt"), ("lightgbm", "identity")]
+    baseline = result.trials[0].score
+    assert all(t.score < baseline / 3 for t in fitted[2:4])  # miles, not logs
+    again = search(distance_problem, replay=list(result.trials), strategy="cv")
+    assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score)
+                                                          for t in result.trials]
+    assert again.best.to_bytes() == result.best.to_bytes()
+    shifted = dict(distance_problem)
+    shifted["train_y"] = distance_problem["train_y"] - 1000.0
+    shifted["valid_y"] = distance_problem["valid_y"] - 1000.0
+    plain = search(shifted, max_trials=4, families=["lightgbm"], ensemble=False)
+    assert all("target_transform" not in t.params for t in plain.trials)

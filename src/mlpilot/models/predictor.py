@@ -45,6 +45,7 @@ from mlpilot.core.errors import ConfigError, IntegrityError
 from mlpilot.core.hashing import canonical_json, sha256_bytes
 from mlpilot.data import schema as data_schema
 from mlpilot.data.schema import Schema
+from mlpilot.models import target as target_transform
 from mlpilot.models.base import deterministic_zip
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
@@ -68,12 +69,14 @@ def library_versions() -> dict[str, str]:
 
 @dataclass(frozen=True, eq=False)
 class Member:
-    """One fitted model with its feature pipeline (None for families that read no features)."""
+    """One fitted model with its feature pipeline (None for families that read no features)
+    and, for regression, the transform its target was fitted under (:mod:`.target`)."""
 
     family: str
     features: FeaturePipeline | None
     model: Any
     weight: float = 1.0
+    target: str = target_transform.IDENTITY
 
 
 def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Schema, task: Task,
@@ -81,8 +84,16 @@ def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Sche
                valid_X: pd.DataFrame | None = None, valid_y: Any = None,
                deadline: float | None = None, features: FeaturePipeline | None = None,
                weight: float = 1.0) -> Member:
-    """Fit the features (unless given already fitted) and a model of ``family``: one Member."""
+    """Fit the features (unless given already fitted) and a model of ``family``: one Member.
+
+    ``params`` may name a regression target transform under
+    :data:`mlpilot.models.target.KEY`; the Member records it."""
     adapter = get_adapter(family)
+    target, params = target_transform.split_params(params)
+    if target != target_transform.IDENTITY:
+        train_y = target_transform.forward(target, np.asarray(train_y))
+        if valid_y is not None:
+            valid_y = target_transform.forward(target, np.asarray(valid_y))
     if adapter.preprocessing == "none":
         features = None
         matrix, valid_matrix = np.zeros((len(train_X), 0)), None
@@ -98,7 +109,7 @@ def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Sche
         X_valid=valid_matrix, y_valid=None if valid_y is None else np.asarray(valid_y),
         deadline=deadline,
     )
-    return Member(family, features, model, weight)
+    return Member(family, features, model, weight, target)
 
 
 def _plain(value: Any) -> Any:
@@ -136,6 +147,12 @@ class Predictor:
         if not self.members:
             raise ConfigError("a Predictor needs at least one member", found="no members",
                               fix="pass the fitted member(s)")
+        transformed = sorted({m.target for m in self.members} - {target_transform.IDENTITY})
+        if self.task.is_classification and transformed:
+            raise ConfigError("a target transform is for regression only",
+                              expected="classification members fitted on the labels as they are",
+                              found=f"members fitted under {', '.join(transformed)}",
+                              fix=f"fit them without {target_transform.KEY}")
         if self.task.is_classification and (classes is None or len(classes) < 2):
             raise ConfigError("a classification Predictor needs its class labels",
                               expected="two or more classes", found=repr(classes),
@@ -158,6 +175,8 @@ class Predictor:
             part = adapter.predict(member.model, matrix, self.task)
             if self.task.is_classification:
                 part = _pad(part, len(self.classes or ()))
+            else:
+                part = target_transform.inverse(member.target, part)
             part = part * (member.weight / total_weight)
             combined = part if combined is None else combined + part
         assert combined is not None
@@ -300,6 +319,8 @@ class Predictor:
             entry: dict[str, Any] = {"family": member.family, "weight": float(member.weight),
                                      "features": None,
                                      "model": f"member-{i}.model.{adapter.file_suffix}"}
+            if member.target != target_transform.IDENTITY:  # absent: identity (older bundles)
+                entry["target"] = member.target
             if member.features is not None:
                 entry["features"] = f"member-{i}.features.json"
                 files[entry["features"]] = canonical_json(member.features.to_dict())
@@ -349,7 +370,9 @@ class Predictor:
             if entry["features"] is not None:
                 features = FeaturePipeline.from_dict(json.loads(files[entry["features"]]))
             model = get_adapter(entry["family"]).load(files[entry["model"]])
-            members.append(Member(entry["family"], features, model, float(entry["weight"])))
+            target = target_transform.check(entry.get("target", target_transform.IDENTITY))
+            members.append(Member(entry["family"], features, model, float(entry["weight"]),
+                                  target))
         return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
                    classes=manifest["classes"], members=members,
                    threshold=manifest["threshold"], versions=manifest["versions"])

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from mlpilot.core.config import Task
+from mlpilot.models import target as target_transform
 from mlpilot.models.registry import get_adapter
 
 
@@ -75,19 +76,22 @@ class FoldDone:
 
 
 def fit_fold(job: FoldJob, n_threads: int = 1) -> FoldDone:
-    """Fit one fold (in a worker, single-threaded) and predict its held-out rows."""
+    """Fit one fold (in a worker, single-threaded) and predict its held-out rows (in the
+    target's units, under the target transform the parameters name)."""
     if not job.start_late and job.deadline is not None and time.monotonic() >= job.deadline:
         return FoldDone(None, None, np.zeros(0), 0.0, 0.0, 0, late=True)
     adapter = get_adapter(job.family)
+    target, params = target_transform.split_params(job.params)
     started = time.monotonic()
-    model = adapter.fit(job.X_train, job.y_train, task=job.task, n_classes=job.n_classes,
-                        params=job.params, seed=job.seed, n_threads=n_threads,
-                        categorical_indices=job.categorical_indices, X_valid=job.X_valid,
-                        y_valid=job.y_valid, deadline=job.deadline)
+    model = adapter.fit(job.X_train, target_transform.forward(target, job.y_train),
+                        task=job.task, n_classes=job.n_classes, params=params, seed=job.seed,
+                        n_threads=n_threads, categorical_indices=job.categorical_indices,
+                        X_valid=job.X_valid, y_valid=target_transform.forward(target, job.y_valid),
+                        deadline=job.deadline)
     fit_seconds = time.monotonic() - started
     cut = adapter.take_cut(model)
     started = time.monotonic()
-    prediction = adapter.predict(model, job.X_valid, job.task)
+    prediction = target_transform.inverse(target, adapter.predict(model, job.X_valid, job.task))
     predict_seconds = time.monotonic() - started
     return FoldDone(model, cut, prediction, fit_seconds, predict_seconds,
                     adapter.model_size_bytes(model))

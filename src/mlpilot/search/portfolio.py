@@ -2,9 +2,11 @@
 
 Baseline first (it is always on the leaderboard), then LightGBM at its defaults (fast and
 usually strong, so a good model exists within seconds), then each other family at its defaults,
-then
-LightGBM variants that often win on tabular data. Overrides name only searchable parameters,
-so every start is also a point of the Optuna search space and teaches the sampler.
+then,
+on a regression target no value of which is negative, LightGBM fitted on the target's log and
+square root (:mod:`mlpilot.models.target`), then LightGBM variants that often win on tabular
+data. Overrides name only searchable parameters, so every start is also a point of the Optuna
+search space and teaches the sampler.
 
 Example:
     >>> from mlpilot.core.config import Task
@@ -12,6 +14,9 @@ Example:
     ['baseline', 'lightgbm', 'linear', 'catboost', 'xgboost']
     >>> [family for family, _ in starting_configs(Task.BINARY, 10_000, families=["linear"])]
     ['baseline', 'linear']
+    >>> [p.get("target_transform") for _, p in starting_configs(
+    ...     Task.REGRESSION, 10_000, families=["lightgbm"], targets=("identity", "log1p", "sqrt"))]
+    [None, 'identity', 'log1p', 'sqrt', 'identity', 'identity']
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from mlpilot.core.config import Task
 from mlpilot.models.registry import get_adapter
+from mlpilot.models.target import IDENTITY, KEY
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ PORTFOLIO: tuple[Start, ...] = (
     Start("extra_trees"),
     Start("random_forest"),
     Start("knn"),
+    Start("lightgbm", {KEY: "log1p"}),
+    Start("lightgbm", {KEY: "sqrt"}),
     Start("lightgbm", {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 50,
                        "feature_fraction": 0.7}),
     Start("lightgbm", {"learning_rate": 0.03, "num_leaves": 127, "min_child_samples": 10,
@@ -48,14 +56,21 @@ PORTFOLIO: tuple[Start, ...] = (
 )
 
 
-def starting_configs(task: Task, n_rows: int,
-                     families: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The portfolio as (family, full parameters), keeping ``families`` (baseline always)."""
+def starting_configs(task: Task, n_rows: int, families: Sequence[str] | None = None,
+                     targets: Sequence[str] = (IDENTITY,)) -> list[tuple[str, dict[str, Any]]]:
+    """The portfolio as (family, full parameters), keeping ``families`` (baseline always).
+
+    ``targets``: the target transforms the search offers (identity alone: no start names
+    one); when it offers more, every start but the baseline names its own."""
     out = []
     for start in PORTFOLIO:
         if families is not None and start.family != "baseline" and start.family not in families:
             continue
+        if start.overrides.get(KEY, IDENTITY) not in targets:
+            continue
         params = get_adapter(start.family).default_params(task, n_rows)
+        if len(targets) > 1 and start.family != "baseline":
+            params[KEY] = IDENTITY
         params.update(start.overrides)
         out.append((start.family, params))
     return out

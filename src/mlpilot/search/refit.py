@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ import pandas as pd
 from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.data.schema import Schema
+from mlpilot.models import target as target_transform
 from mlpilot.models.predictor import Member, Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
@@ -360,19 +361,20 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
             return None
         if any(c is not None for c in fit.cuts):
             return None
-        return tuple(Member(m.family, m.features, m.model, m.weight * member.weight)
-                     for m in fit.members)
+        return tuple(replace(m, weight=m.weight * member.weight) for m in fit.members)
     if adapter.rounds_param is not None and member.rounds is not None:
         settings[adapter.rounds_param] = scaled_rounds(member.rounds, scale)
+    target, settings = target_transform.split_params(settings)
     pipeline, matrix, _ = problem.matrices(adapter.preprocessing, 0, drop)
     model = adapter.fit(
-        matrix, problem.y, task=problem.task, n_classes=problem.n_classes, params=settings,
+        matrix, target_transform.forward(target, problem.y), task=problem.task,
+        n_classes=problem.n_classes, params=settings,
         seed=member.seed, n_threads=problem.n_threads,
         categorical_indices=pipeline.categorical_indices_ if pipeline is not None else (),
         deadline=deadline)
     if adapter.take_cut(model) is not None:
         return None
-    return (Member(member.family, pipeline, model, member.weight),)
+    return (Member(member.family, pipeline, model, member.weight, target),)
 
 
 def mean_rounds(family: str, members: Sequence[Member]) -> int | None:

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -57,8 +57,9 @@ from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.core.hashing import canonical_json
 from mlpilot.data.schema import Schema
+from mlpilot.models import target as target_transform
 from mlpilot.models.base import CLASS_WEIGHT, Param
-from mlpilot.models.predictor import Member, Predictor
+from mlpilot.models.predictor import Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.clocks import DROP_KEY
 from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
@@ -240,7 +241,9 @@ class _Config:
 def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
              history: Sequence[TrialResult]) -> Iterator[_Config]:
     """The portfolio, then configurations proposed by a seeded TPE sampler. On imbalanced
-    classes, families that support it also search ``class_weight`` (none or balanced).
+    classes, families that support it also search ``class_weight`` (none or balanced); on a
+    regression target no value of which is negative, every family searches its target
+    transform (:mod:`mlpilot.models.target`: identity, log1p or sqrt).
 
     On time-ordered rows with features that count time (:mod:`mlpilot.search.clocks`), the
     first configuration after the baseline is fitted a second time without them (same seed,
@@ -252,15 +255,19 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     n_rows = problem.n_train_rows
     weighted = problem.task.is_classification and is_imbalanced(problem.y)
+    targets = (target_transform.choices(problem.y) if problem.task is Task.REGRESSION
+               else (target_transform.IDENTITY,))
+    transform = [Param(target_transform.KEY, "categorical", choices=targets)] \
+        if len(targets) > 1 else []
     clocks = problem.clocks() if families else []
     dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:
         adapter = get_adapter(family)
         extra = [CLASS_WEIGHT] if weighted and adapter.supports_class_weight else []
-        return [*adapter.space(problem.task, n_rows), *extra]
+        return [*adapter.space(problem.task, n_rows), *extra, *transform]
 
-    for family, params in starting_configs(problem.task, n_rows, families):
+    for family, params in starting_configs(problem.task, n_rows, families, targets):
         if family == "baseline":
             yield _Config(family, dict(params))
             continue
@@ -539,7 +546,7 @@ class _Loop:
         """``trial`` as a member of the chosen model with ``weight``, as the final fit needs
         it (without its weighted validated models when ``validated`` is False: a plan)."""
         fit = self.fits[trial.number]
-        kept = tuple(Member(m.family, m.features, m.model, m.weight * weight)
+        kept = tuple(replace(m, weight=m.weight * weight)
                      for m in fit.members) if validated else ()
         return RefitMember(trial.number, trial.family, dict(trial.params), trial.seed, weight,
                            kept, mean_rounds(trial.family, fit.members), fit.fit_seconds)

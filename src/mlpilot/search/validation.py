@@ -30,6 +30,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from mlpilot.core.config import Task
 from mlpilot.data.schema import Schema
+from mlpilot.models import target as target_transform
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
@@ -234,7 +235,8 @@ class Problem:
                     raise TrialPruned(f"pruned after {len(done)} of {len(jobs)} folds: "
                                       f"{reason}")
         weight = 1.0 / len(self.folds)
-        members = [Member(family, pipeline, d.model, weight)
+        target = target_transform.split_params(params)[0]
+        members = [Member(family, pipeline, d.model, weight, target)
                    for pipeline, d in zip(pipelines, done, strict=True)]
         return self._assemble(members, [d.prediction for d in done],
                               sum(d.fit_seconds for d in done),

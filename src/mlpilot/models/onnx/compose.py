@@ -2,7 +2,8 @@
 
 Inputs: one per feature column of the training schema (:mod:`.inputs`). Each distinct fitted
 FeaturePipeline becomes one preprocessing subgraph (:mod:`.features`; bagged fold models share
-theirs), each member one model subgraph (:mod:`.families`), and the members' outputs are
+theirs), each member one model subgraph (:mod:`.families`; a regression member fitted under a target
+transform maps its outputs back as :mod:`mlpilot.models.target` does), and the members' outputs are
 averaged with the Predictor's weights in the Predictor's order: ``sum(part * weight / total)``.
 
 Outputs:
@@ -28,6 +29,7 @@ from onnx import TensorProto
 from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.core.hashing import canonical_json
+from mlpilot.models import target as target_transform
 from mlpilot.models.onnx.families import FAMILIES
 from mlpilot.models.onnx.features import feature_matrix
 from mlpilot.models.onnx.graph import GraphBuilder
@@ -117,7 +119,7 @@ def _member(g: GraphBuilder, member: Member, task: Task, k: int, columns: dict[s
     scores, class_ids = translate(g, member.model, matrices[key], list(features.feature_names_),
                                   task, list(features.categorical_indices_))
     if not task.is_classification:
-        return scores
+        return _target_inverse(g, member.target, scores)
     assert class_ids is not None
     if class_ids == list(range(k)):
         return scores
@@ -126,6 +128,19 @@ def _member(g: GraphBuilder, member: Member, task: Task, k: int, columns: dict[s
         if cls < k:
             placement[j, cls] = 1.0
     return g.op("MatMul", [scores, g.const(placement, "placement")], "placed")
+
+
+def _target_inverse(g: GraphBuilder, name: str, scores: str) -> str:
+    """A regression member's outputs mapped back to the target's units, as
+    :func:`mlpilot.models.target.inverse` does."""
+    if name == target_transform.IDENTITY:
+        return scores
+    if name == "log1p":
+        clipped = g.op("Clip", [scores, g.const(np.array(0.0)),
+                                g.const(np.array(target_transform.LOG_CEILING))], "clipped")
+        return g.op("Sub", [g.op("Exp", [clipped]), g.const(np.array(1.0))], "expm1")
+    floor = g.op("Max", [scores, g.const(np.array(0.0))], "floored")
+    return g.op("Mul", [floor, floor], "squared")
 
 
 def _constant(g: GraphBuilder, member: Member, task: Task, k: int, any_input: str) -> str:
