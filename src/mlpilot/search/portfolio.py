@@ -5,8 +5,9 @@ usually strong, so a good model exists within seconds), on a regression target n
 which is negative the same fitted on the target's log and square root
 (:mod:`mlpilot.models.target`; cheap, and early enough that pruning, which starts after four
 complete trials, never stops them on one unlucky fold), then each other family at its
-defaults, then LightGBM variants that often win on tabular data. Overrides name only searchable parameters, so every start is also a point of the Optuna
-search space and teaches the sampler.
+defaults, then LightGBM variants that often win on tabular data. Overrides name only
+searchable parameters, so every start is also a point of the Optuna search space and teaches
+the sampler.
 
 Example:
     >>> from mlpilot.core.config import Task
