@@ -130,7 +130,8 @@ def enable() -> None:
     study.DEFAULT_FAMILIES = (*study.DEFAULT_FAMILIES, "mlp")
     # after k-NN, before the LightGBM variants: a default MLP early in the portfolio
     starts = list(portfolio.PORTFOLIO)
-    starts.insert(8, portfolio.Start("mlp"))
+    after_knn = next(i for i, s in enumerate(starts) if s.family == "knn") + 1
+    starts.insert(after_knn, portfolio.Start("mlp"))
     portfolio.PORTFOLIO = tuple(starts)
 
 

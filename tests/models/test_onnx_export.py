@@ -188,6 +188,9 @@ def test_members_fitted_under_a_target_transform_map_back_in_the_graph(frame):
     assert [m.target for m in predictor.members] == ["log1p", "sqrt", "identity"]
     rows = frame.iloc[N_TRAIN:]
     result = export_onnx(predictor, rows)
+    described = json.loads({p.key: p.value for p in onnx.load_from_string(result.data)
+                            .metadata_props}["mlpilot.members"])
+    assert [m.get("target") for m in described] == ["log1p", "sqrt", None]
     assert_answers_like(predictor, result, rows)
     distance = rows["distance"].to_numpy(dtype=float)  # the graph answers in miles, not logs
     assert np.corrcoef(run_graph(result.data, rows, data["schema"])["prediction"],

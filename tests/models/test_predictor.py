@@ -159,6 +159,10 @@ def test_a_member_fitted_under_a_target_transform_predicts_in_the_targets_units(
     truth = scoring_rows["distance"].to_numpy()
     assert np.abs(transformed.predict(scoring_rows) - truth).mean() < 100  # miles, not logs
     assert not np.array_equal(transformed.predict(scoring_rows), plain.predict(scoring_rows))
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(transformed.to_bytes()))
+                          .read("predictor.json"))
+    # format 2: an mlpilot that reads only format 1 refuses it rather than answer in logs
+    assert manifest["format"] == 2 and manifest["members"][0]["target"] == transform
     loaded = Predictor.from_bytes(transformed.to_bytes())
     assert loaded.members[0].target == transform
     np.testing.assert_array_equal(loaded.predict(scoring_rows), transformed.predict(scoring_rows))
@@ -173,6 +177,7 @@ def test_a_bundle_without_target_transforms_keeps_its_bytes(distance_data):
     # identity is the absence of the entry: a bundle saved before transforms loads the same
     assert [sorted(m) for m in manifest["members"]] == [["family", "features", "model",
                                                          "weight"]]
+    assert manifest["format"] == 1
 
 
 def test_a_target_transform_is_refused_for_classification_and_by_unknown_name(delay_data,

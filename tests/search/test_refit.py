@@ -10,6 +10,7 @@ import pytest
 
 from mlpilot.core.budget import Budget
 from mlpilot.core.config import Task
+from mlpilot.models.predictor import Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.refit import (
     RefitMember,
@@ -212,3 +213,25 @@ def test_the_affordable_members_leave_time_for_a_probe_and_the_final_fit():
     # over the approved memory whatever the time
     big = affordable(members, 100.0, memory_mb=1, n_features=50_000, **options)
     assert big[0] == [] and "over the approved 1 MB" in big[1][2]
+
+
+@pytest.mark.parametrize("form", ["one", "bag"])
+def test_a_trial_fitted_on_the_log_of_the_target_is_refit_on_it(distance_problem, form):
+    result = search(distance_problem, max_trials=3, families=["lightgbm"], strategy="cv",
+                    ensemble=False)
+    logged = next(t for t in result.trials if t.params.get("target_transform") == "log1p")
+    member = RefitMember(logged.number, "lightgbm", dict(logged.params), logged.seed, 1.0, (),
+                         120, logged.fit_seconds)
+    X, y = everything(distance_problem)
+    outcome = refit_all(X.iloc[:4500], y[:4500], [member], schema=distance_problem["schema"],
+                        task=Task.REGRESSION, classes=None, strategy=result.strategy, seed=0,
+                        n_threads=2, threshold=None, searched_rows=result.rows_per_fit,
+                        deadline=None, form=form)
+    final = outcome.predictor
+    assert outcome.done and final is not None and outcome.form == form
+    assert len(final.members) == (5 if form == "bag" else 1)
+    assert all(m.target == "log1p" for m in final.members)
+    rows, truth = X.iloc[4500:], y[4500:]
+    assert np.abs(final.predict(rows) - truth).mean() < 150  # miles: mapped back from logs
+    assert Predictor.from_bytes(final.to_bytes()).predict(rows).tolist() == \
+        final.predict(rows).tolist()

@@ -51,7 +51,11 @@ from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
 from mlpilot.models.registry import get_adapter
 
-FORMAT_VERSION = 1
+#: the archive format: 2 when a member was fitted under a target transform (an mlpilot that
+#: reads only format 1 would ignore the transform and answer in log or square-root units, so it
+#: must refuse the archive), 1 otherwise (byte-identical to archives saved before transforms)
+FORMAT_VERSION = 2
+_FORMATS = (1, 2)
 _PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn",
              "lightgbm": "lightgbm", "skops": "skops", "mlpilot": "mlpilot"}
 
@@ -327,7 +331,8 @@ class Predictor:
             files[entry["model"]] = adapter.dump(member.model)
             members.append(entry)
         manifest = {
-            "format": FORMAT_VERSION,
+            "format": FORMAT_VERSION if any(m.target != target_transform.IDENTITY
+                                            for m in self.members) else 1,
             "schema": self.schema.to_dict(),
             "task": str(self.task),
             "classes": self.classes,
@@ -357,8 +362,9 @@ class Predictor:
             manifest = json.loads(files["predictor.json"])
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, zlib.error) as exc:
             raise _damaged(f"an unreadable archive ({exc})") from exc
-        if manifest.get("format") != FORMAT_VERSION:
-            raise ConfigError("unsupported Predictor format", expected=f"format {FORMAT_VERSION}",
+        if manifest.get("format") not in _FORMATS:
+            raise ConfigError("unsupported Predictor format",
+                              expected=" or ".join(f"format {f}" for f in _FORMATS),
                               found=str(manifest.get("format")),
                               fix="load it with the mlpilot version that saved it")
         for name, digest in manifest["files"].items():

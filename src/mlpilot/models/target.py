@@ -3,11 +3,11 @@
 A skewed, non-negative target (a sale price, a count) puts most of a squared-error loss on the
 few largest values; a model fitted on the log or the square root of the target spreads it over
 every row, and its predictions, mapped back, often score better on the original scale too.
-Measured on the benchmark's training rows (5-fold RMSE, LightGBM at 300 rounds): ames 24,894
-as it is, 23,588 with ``log1p`` and 23,892 with ``sqrt``; diamonds 541 as it is, 537 with
-``sqrt``; diabetes 60.6 as it is and worse either way. Which one pays is a property of the
-data, so the search chooses it per trial, on the validation rows, in the original units
-(:func:`choices`; ``mlpilot.search.study``).
+Measured on the benchmark's training rows by bench/target_transform.py (5-fold RMSE, LightGBM
+at 300 rounds): ames 24,894 as it is, 23,588 with ``log1p`` and 23,892 with ``sqrt``; diamonds
+541 as it is, 537 with ``sqrt``; diabetes 60.6 as it is and worse either way. Which one pays
+is a property of the data, so the search chooses it per trial, on the validation rows, in the
+original units (:func:`choices`; ``mlpilot.search.study``).
 
 The transform travels with the fitted model: a trial's parameters name it under :data:`KEY`
 (so a refit and a replay fit the same), :func:`split_params` takes it out before a family's

@@ -93,8 +93,10 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
         "mlpilot.classes": json.dumps(predictor.classes),
         "mlpilot.threshold": json.dumps(predictor.threshold),
         "mlpilot.inputs": json.dumps([s.to_dict() for s in specs]),
-        "mlpilot.members": json.dumps([{"family": m.family, "weight": m.weight / total}
-                                       for m in predictor.members]),
+        "mlpilot.members": json.dumps([
+            {"family": m.family, "weight": m.weight / total,
+             **({"target": m.target} if m.target != target_transform.IDENTITY else {})}
+            for m in predictor.members]),
         "mlpilot.schema": json.dumps(predictor.schema.to_dict()),
         "mlpilot.versions": json.dumps(dict(predictor.versions), sort_keys=True),
         "mlpilot.contract": CONTRACT,
