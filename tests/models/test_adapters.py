@@ -157,3 +157,23 @@ def test_balanced_class_weights_raise_the_minority_class_probability(request, fa
     before = adapter.predict(plain, Xv, Task.BINARY)[:, 1].mean()
     after = adapter.predict(weighted, Xv, Task.BINARY)[:, 1].mean()
     assert after > before + 0.1, (before, after)
+
+
+def test_knn_stops_when_its_validation_rows_would_not_be_predicted_by_its_deadline():
+    """k-NN's fit only stores rows: the time is in predicting the validation rows, so a fit
+    with a deadline times the first rows' prediction and stops when the rest would overrun."""
+    adapter = get_adapter("knn")
+    rng = np.random.default_rng(0)
+    X, Xv = rng.normal(size=(20_000, 40)), rng.normal(size=(200_000, 40))
+    y = (X[:, 0] > 0).astype(int)
+    params = adapter.default_params(Task.BINARY, len(y))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"predicting its 200,000 validation rows would take"):
+        adapter.fit(X, y, task=Task.BINARY, n_classes=2, params=params, seed=0, n_threads=1,
+                    X_valid=Xv, y_valid=y[:1], deadline=started + 0.2)
+    assert time.monotonic() - started < 2.0  # predicting every row takes several seconds
+    # the same fit with time to spare, or without a deadline, is a model
+    for deadline in (time.monotonic() + 3600.0, None):
+        model = adapter.fit(X, y, task=Task.BINARY, n_classes=2, params=params, seed=0,
+                            n_threads=1, X_valid=Xv[:5_000], y_valid=y[:1], deadline=deadline)
+        assert adapter.predict(model, Xv[:3], Task.BINARY).shape == (3, 2)
