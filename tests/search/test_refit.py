@@ -13,6 +13,7 @@ from mlpilot.core.config import Task
 from mlpilot.models.predictor import Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.refit import (
+    MARGIN,
     RefitMember,
     RefitOutcome,
     affordable,
@@ -125,14 +126,14 @@ def test_the_forms_and_their_estimates():
     # five fold fits of 800 rows took 10 s: bagging 1,000 rows again is five fits of 800
     # rows, one model is one fit of 1,000
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
-                                 form="bag") == pytest.approx(10.0 * 1.25)
+                                 form="bag") == pytest.approx(10.0 * MARGIN)
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,
-                                 form="one") == pytest.approx(2.0 * 1000 / 800 * 1.25)
+                                 form="one") == pytest.approx(2.0 * 1000 / 800 * MARGIN)
     # a boosted regression member also fits 1,000 / 800 times its rounds
     more = rounds_scale(Task.REGRESSION, 1000, searched_rows=800)
     assert more == 1.25 and rounds_scale(Task.BINARY, 1000, searched_rows=800) == 1.0
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800, form="one",
-                                 more_rounds=more) == pytest.approx(2.0 * 1.25 ** 2 * 1.25)
+                                 more_rounds=more) == pytest.approx(2.0 * 1.25 ** 2 * MARGIN)
     assert scaled_rounds(100, 1.25) == 125 and scaled_rounds(1, 0.3) == 1
 
 
@@ -193,23 +194,23 @@ def test_the_affordable_members_leave_time_for_a_probe_and_the_final_fit():
         return RefitMember(trial, family, {}, 0, weight, (), 100, seconds)
 
     # searched on 1,000 rows; probe on 1,000, final fit on 2,000: a classification member
-    # that took 1 s is estimated at 1.25 + 2.5 s
+    # that took 1 s is estimated at 1 + 2 s
     members = [member(1, "catboost", 0.5, 4.0), member(2, "lightgbm", 0.3, 1.0),
                member(3, "xgboost", 0.1, 1.0), member(0, "baseline", 0.1, 0.0)]
     options = dict(fits=(1_000, 2_000), task=Task.BINARY, strategy=holdout,
                    searched_rows=1_000, form="one")
     chosen, why = affordable(members, 8.0, **options)
-    # the heaviest (CatBoost, 15 s) is passed over, not allowed to starve the others
+    # the heaviest (CatBoost, 12 s) is passed over, not allowed to starve the others
     assert chosen == [2, 3]
-    assert why[1] == "kept as validated: an estimated 15.0 s with its probe, 8.0 s left"
+    assert why[1] == "kept as validated: an estimated 12.0 s with its probe, 8.0 s left"
     assert why[0] == "the baseline is kept as validated"
-    assert affordable(members, 20.0, **options)[0] == [1, 2]  # 15 + 3.75 s, then 1.25 left
+    assert affordable(members, 16.0, **options)[0] == [1, 2]  # 12 + 3 s, then 1 left
     assert affordable(members, 100.0, **options)[0] == [1, 2, 3]
     assert affordable(members, 1.0, **options)[0] == []
     # a regression member also fits its rounds times the rows ratio (1 and 2 here)
-    regression = affordable([member(2, "lightgbm", 1.0, 1.0)], 6.0,
+    regression = affordable([member(2, "lightgbm", 1.0, 1.0)], 4.0,
                             **{**options, "task": Task.REGRESSION})
-    assert regression[0] == [] and "6.2 s with its probe" in regression[1][2]
+    assert regression[0] == [] and "5.0 s with its probe" in regression[1][2]
     # over the approved memory whatever the time
     big = affordable(members, 100.0, memory_mb=1, n_features=50_000, **options)
     assert big[0] == [] and "over the approved 1 MB" in big[1][2]

@@ -359,15 +359,14 @@ def test_a_non_negative_regression_target_searches_its_transform(distance_proble
     """Distance (miles, never negative): the portfolio fits LightGBM on its log and square
     root too, every trial names its transform, scores in miles, and a replay refits the same
     bytes; a target with negative values is searched as it is."""
-    result = search(distance_problem, max_trials=6, families=["lightgbm", "linear"],
-                    strategy="cv")
+    result = search(distance_problem, max_trials=6, families=["lightgbm", "linear"])
     fitted = [t for t in result.trials if t.family not in ("baseline", "ensemble")]
     assert [(t.family, t.params["target_transform"]) for t in fitted] == [
         ("lightgbm", "identity"), ("lightgbm", "log1p"), ("lightgbm", "sqrt"),
         ("linear", "identity"), ("lightgbm", "identity")]
     baseline = result.trials[0].score
     assert all(t.score < baseline / 3 for t in fitted[1:3])  # miles, not logs
-    again = search(distance_problem, replay=list(result.trials), strategy="cv")
+    again = search(distance_problem, replay=list(result.trials))
     assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score)
                                                           for t in result.trials]
     assert again.best.to_bytes() == result.best.to_bytes()
