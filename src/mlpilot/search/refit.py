@@ -36,7 +36,7 @@ exactly the recorded members, without deadlines, so a reproduction is bit-identi
 
 Example:
     >>> refit_estimate([2.0, 1.0], n_rows=1_200, n_train_rows=1_000)
-    4.5
+    3.6
     >>> refit_form(Task.REGRESSION, Strategy("cv", 5)), refit_form(Task.BINARY, Strategy("cv", 5))
     ('one', 'bag')
     >>> scaled_rounds(300, rounds_scale(Task.REGRESSION, 10_000, searched_rows=7_000))
