@@ -13,6 +13,7 @@ import pytest
 
 from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError, IntegrityError, SchemaError
+from mlpilot.models import target
 from mlpilot.models.predictor import Member, Predictor, fit_member
 from mlpilot.models.registry import get_adapter
 
@@ -154,20 +155,53 @@ def test_a_member_fitted_under_a_target_transform_predicts_in_the_targets_units(
     # the model itself answers on the transformed scale; the Predictor maps it back
     raw = get_adapter("lightgbm").predict(member.model, member.features.transform(scoring_rows),
                                           Task.REGRESSION)
-    inverse = np.expm1(raw) if transform == "log1p" else np.maximum(raw, 0) ** 2
+    fitted = target.forward(transform, distance_data["train_y"])
+    assert member.target_range == (fitted.min(), fitted.max())
+    inside = np.clip(raw, fitted.min(), fitted.max())
+    inverse = np.expm1(inside) if transform == "log1p" else inside ** 2
     np.testing.assert_allclose(transformed.predict(scoring_rows), inverse)
     truth = scoring_rows["distance"].to_numpy()
     assert np.abs(transformed.predict(scoring_rows) - truth).mean() < 100  # miles, not logs
     assert not np.array_equal(transformed.predict(scoring_rows), plain.predict(scoring_rows))
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(transformed.to_bytes()))
                           .read("predictor.json"))
-    # format 2: an mlpilot that reads only format 1 refuses it rather than answer in logs
-    assert manifest["format"] == 2 and manifest["members"][0]["target"] == transform
+    # format 3: an mlpilot that reads only formats 1 and 2 refuses it rather than map back
+    # outputs outside the fitted range
+    assert manifest["format"] == 3 and manifest["members"][0]["target"] == transform
+    assert manifest["members"][0]["target_range"] == list(member.target_range)
     loaded = Predictor.from_bytes(transformed.to_bytes())
     assert loaded.members[0].target == transform
+    assert loaded.members[0].target_range == member.target_range
     np.testing.assert_array_equal(loaded.predict(scoring_rows), transformed.predict(scoring_rows))
     records = loaded.predict_records(scoring_rows.to_dict("records"))
     assert [r["prediction"] for r in records] == loaded.predict(scoring_rows).tolist()
+
+
+def test_outputs_outside_the_fitted_range_map_back_to_its_ends_and_format_2_still_loads(
+        distance_data, scoring_rows):
+    from dataclasses import replace
+
+    fitted = build(distance_data, params={"n_estimators": 100, "target_transform": "log1p"})
+    member = fitted.members[0]
+    wide = fitted.predict(scoring_rows)
+    middle = float(np.median(np.log1p(wide)))
+    narrow = replace(fitted, members=[replace(member, target_range=(middle - 0.1, middle))])
+    clipped = narrow.predict(scoring_rows)
+    assert clipped.min() >= np.expm1(middle - 0.1) - 1e-9
+    assert clipped.max() <= np.expm1(middle) + 1e-9
+    assert (clipped < wide).any() and (clipped > wide).any()  # both ends bite
+    np.testing.assert_array_equal(Predictor.from_bytes(narrow.to_bytes()).predict(scoring_rows),
+                                  clipped)
+    # a bundle saved before ranges were recorded: format 2, read, mapped back without a range
+    unranged = replace(fitted, members=[replace(member, target_range=None)])
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(unranged.to_bytes()))
+                          .read("predictor.json"))
+    assert manifest["format"] == 2 and "target_range" not in manifest["members"][0]
+    loaded = Predictor.from_bytes(unranged.to_bytes())
+    assert loaded.members[0].target_range is None
+    raw = get_adapter("lightgbm").predict(member.model, member.features.transform(scoring_rows),
+                                          Task.REGRESSION)
+    np.testing.assert_allclose(loaded.predict(scoring_rows), np.expm1(np.clip(raw, 0, 700)))
 
 
 def test_a_bundle_without_target_transforms_keeps_its_bytes(distance_data):

@@ -51,11 +51,14 @@ from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.records import ArrowTransformer, NeedsFrame, RecordTransformer
 from mlpilot.models.registry import get_adapter
 
-#: the archive format: 2 when a member was fitted under a target transform (an mlpilot that
-#: reads only format 1 would ignore the transform and answer in log or square-root units, so it
-#: must refuse the archive), 1 otherwise (byte-identical to archives saved before transforms)
-FORMAT_VERSION = 2
-_FORMATS = (1, 2)
+#: the archive format: 3 when a member was fitted under a target transform and records the
+#: range it was fitted on (an mlpilot that reads only format 2 would map back outputs outside
+#: it, so its predictions would differ: it must refuse the archive); 2 when a member has a
+#: transform but no range (saved before ranges were recorded; still read); 1 otherwise
+#: (byte-identical to archives saved before transforms; an mlpilot that reads only format 1
+#: would answer in log or square-root units)
+FORMAT_VERSION = 3
+_FORMATS = (1, 2, 3)
 _PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn",
              "lightgbm": "lightgbm", "skops": "skops", "mlpilot": "mlpilot"}
 
@@ -74,13 +77,15 @@ def library_versions() -> dict[str, str]:
 @dataclass(frozen=True, eq=False)
 class Member:
     """One fitted model with its feature pipeline (None for families that read no features)
-    and, for regression, the transform its target was fitted under (:mod:`.target`)."""
+    and, for regression, the transform its target was fitted under and the range, in the
+    model's units, of the values it was fitted on (:mod:`.target`; None: not recorded)."""
 
     family: str
     features: FeaturePipeline | None
     model: Any
     weight: float = 1.0
     target: str = target_transform.IDENTITY
+    target_range: tuple[float, float] | None = None
 
 
 def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Schema, task: Task,
@@ -94,6 +99,7 @@ def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Sche
     :data:`mlpilot.models.target.KEY`; the Member records it."""
     adapter = get_adapter(family)
     target, params = target_transform.split_params(params)
+    fitted = target_transform.fitted_range(target, np.asarray(train_y))
     if target != target_transform.IDENTITY:
         train_y = target_transform.forward(target, np.asarray(train_y))
         if valid_y is not None:
@@ -113,7 +119,7 @@ def fit_member(family: str, train_X: pd.DataFrame, train_y: Any, *, schema: Sche
         X_valid=valid_matrix, y_valid=None if valid_y is None else np.asarray(valid_y),
         deadline=deadline,
     )
-    return Member(family, features, model, weight, target)
+    return Member(family, features, model, weight, target, fitted)
 
 
 def _plain(value: Any) -> Any:
@@ -180,7 +186,7 @@ class Predictor:
             if self.task.is_classification:
                 part = _pad(part, len(self.classes or ()))
             else:
-                part = target_transform.inverse(member.target, part)
+                part = target_transform.inverse(member.target, part, member.target_range)
             part = part * (member.weight / total_weight)
             combined = part if combined is None else combined + part
         assert combined is not None
@@ -325,14 +331,15 @@ class Predictor:
                                      "model": f"member-{i}.model.{adapter.file_suffix}"}
             if member.target != target_transform.IDENTITY:  # absent: identity (older bundles)
                 entry["target"] = member.target
+            if member.target_range is not None:  # absent: not recorded (format 2)
+                entry["target_range"] = [float(v) for v in member.target_range]
             if member.features is not None:
                 entry["features"] = f"member-{i}.features.json"
                 files[entry["features"]] = canonical_json(member.features.to_dict())
             files[entry["model"]] = adapter.dump(member.model)
             members.append(entry)
         manifest = {
-            "format": FORMAT_VERSION if any(m.target != target_transform.IDENTITY
-                                            for m in self.members) else 1,
+            "format": _format(self.members),
             "schema": self.schema.to_dict(),
             "task": str(self.task),
             "classes": self.classes,
@@ -377,8 +384,10 @@ class Predictor:
                 features = FeaturePipeline.from_dict(json.loads(files[entry["features"]]))
             model = get_adapter(entry["family"]).load(files[entry["model"]])
             target = target_transform.check(entry.get("target", target_transform.IDENTITY))
+            fitted = entry.get("target_range")
             members.append(Member(entry["family"], features, model, float(entry["weight"]),
-                                  target))
+                                  target, None if fitted is None else
+                                  (float(fitted[0]), float(fitted[1]))))
         return cls(schema=Schema.from_dict(manifest["schema"]), task=Task(manifest["task"]),
                    classes=manifest["classes"], members=members,
                    threshold=manifest["threshold"], versions=manifest["versions"])
@@ -392,6 +401,13 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         values = frame[column].to_numpy()
         plain.append(values.tolist() if values.dtype.kind != "O" else [_plain(x) for x in values])
     return [dict(zip(columns, row, strict=True)) for row in zip(*plain, strict=True)]
+
+
+def _format(members: Sequence[Member]) -> int:
+    """The oldest archive format that describes ``members`` (see :data:`FORMAT_VERSION`)."""
+    if any(m.target_range is not None for m in members):
+        return FORMAT_VERSION
+    return 2 if any(m.target != target_transform.IDENTITY for m in members) else 1
 
 
 def _damaged(found: str) -> IntegrityError:

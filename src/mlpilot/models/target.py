@@ -9,6 +9,13 @@ at 300 rounds): ames 24,894 as it is, 23,588 with ``log1p`` and 23,892 with ``sq
 is a property of the data, so the search chooses it per trial, on the validation rows, in the
 original units (:func:`choices`; ``mlpilot.search.study``).
 
+A model's output is mapped back only inside the range of the values it was fitted on
+(:func:`fitted_range`, recorded with the model): a model that extrapolates in log units
+multiplies its error on the way back. Measured on ames (5-fold on the benchmark's training
+rows, ridge at alpha 10 fitted on ``log1p``): one house predicted at 3.0 M, where the dearest
+sold for 755,000, put the ridge's RMSE at 65,737; inside the fitted range it is 26,142, and
+blended with LightGBM (22,927 alone) 22,257.
+
 The transform travels with the fitted model: a trial's parameters name it under :data:`KEY`
 (so a refit and a replay fit the same), :func:`split_params` takes it out before a family's
 ``fit`` sees them, and the :class:`~mlpilot.models.predictor.Member` records it so every
@@ -21,6 +28,10 @@ Example:
     [0.0, 3.0, 99.0]
     >>> inverse("sqrt", np.array([-1.0, 2.0])).tolist()  # below 0 maps to 0, the target's floor
     [0.0, 4.0]
+    >>> inverse("sqrt", np.array([1.0, 5.0]), fitted_range("sqrt", np.array([4.0, 9.0])))
+    array([4., 9.])
+    >>> fitted_range("identity", np.array([4.0, 9.0])) is None
+    True
     >>> choices(np.array([0.0, 5.0])), choices(np.array([-1.0, 5.0]))
     (('identity', 'log1p', 'sqrt'), ('identity',))
     >>> split_params({"num_leaves": 31, KEY: "sqrt"})
@@ -73,16 +84,34 @@ def forward(name: str, y: np.ndarray) -> np.ndarray:
     return np.log1p(values) if name == "log1p" else np.sqrt(values)
 
 
-def inverse(name: str, output: np.ndarray) -> np.ndarray:
-    """A model's outputs mapped back to the target's units (clipped at the target's floor, 0,
-    and for ``log1p`` below the float64 overflow)."""
+def fitted_range(name: str, y: np.ndarray) -> tuple[float, float] | None:
+    """The range, in the model's units, of the target values ``y`` a model of transform
+    ``name`` is fitted on (in the target's units); None for identity or no rows."""
+    if check(name) == IDENTITY or len(y) == 0:
+        return None
+    values = forward(name, np.asarray(y, dtype=np.float64))
+    return float(values.min()), float(values.max())
+
+
+def clip_bounds(name: str, fitted: tuple[float, float] | None) -> tuple[float, float]:
+    """The model outputs :func:`inverse` maps back: the target's floor, 0, up to the float64
+    overflow of ``expm1`` for ``log1p``, and inside ``fitted`` (:func:`fitted_range`) when
+    it is known."""
+    low, high = 0.0, LOG_CEILING if name == "log1p" else np.inf
+    if fitted is not None:
+        low, high = max(low, fitted[0]), min(high, fitted[1])
+    return low, float(high)
+
+
+def inverse(name: str, output: np.ndarray,
+            fitted: tuple[float, float] | None = None) -> np.ndarray:
+    """A model's outputs mapped back to the target's units, clipped first to
+    :func:`clip_bounds` (the range the model was fitted on, when ``fitted`` gives it)."""
     if check(name) == IDENTITY:
         return output
-    values = np.asarray(output, dtype=np.float64)
-    if name == "log1p":
-        return np.expm1(np.clip(values, 0.0, LOG_CEILING))
-    clipped = np.maximum(values, 0.0)
-    return clipped * clipped
+    low, high = clip_bounds(name, fitted)
+    values = np.clip(np.asarray(output, dtype=np.float64), low, high)
+    return np.expm1(values) if name == "log1p" else values * values
 
 
 def split_params(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:

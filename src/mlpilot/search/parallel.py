@@ -73,6 +73,8 @@ class FoldDone:
     predict_seconds: float
     size: int
     late: bool = False
+    #: the range, in the model's units, of the target values it was fitted on (target.py)
+    target_range: tuple[float, float] | None = None
 
 
 def fit_fold(job: FoldJob, n_threads: int = 1) -> FoldDone:
@@ -91,10 +93,12 @@ def fit_fold(job: FoldJob, n_threads: int = 1) -> FoldDone:
     fit_seconds = time.monotonic() - started
     cut = adapter.take_cut(model)
     started = time.monotonic()
-    prediction = target_transform.inverse(target, adapter.predict(model, job.X_valid, job.task))
+    fitted = target_transform.fitted_range(target, job.y_train)
+    prediction = target_transform.inverse(target, adapter.predict(model, job.X_valid, job.task),
+                                          fitted)
     predict_seconds = time.monotonic() - started
     return FoldDone(model, cut, prediction, fit_seconds, predict_seconds,
-                    adapter.model_size_bytes(model))
+                    adapter.model_size_bytes(model), target_range=fitted)
 
 
 def _warm() -> int:

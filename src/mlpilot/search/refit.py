@@ -379,7 +379,8 @@ def _refit_member(problem: Problem, member: RefitMember, deadline: float | None,
         deadline=deadline)
     if adapter.take_cut(model) is not None:
         return None
-    return (Member(member.family, pipeline, model, member.weight, target),)
+    return (Member(member.family, pipeline, model, member.weight, target,
+                   target_transform.fitted_range(target, problem.y)),)
 
 
 def mean_rounds(family: str, members: Sequence[Member]) -> int | None:

@@ -236,7 +236,7 @@ class Problem:
                                       f"{reason}")
         weight = 1.0 / len(self.folds)
         target = target_transform.split_params(params)[0]
-        members = [Member(family, pipeline, d.model, weight, target)
+        members = [Member(family, pipeline, d.model, weight, target, d.target_range)
                    for pipeline, d in zip(pipelines, done, strict=True)]
         return self._assemble(members, [d.prediction for d in done],
                               sum(d.fit_seconds for d in done),

@@ -95,7 +95,8 @@ def build_model(predictor: Predictor) -> onnx.ModelProto:
         "mlpilot.inputs": json.dumps([s.to_dict() for s in specs]),
         "mlpilot.members": json.dumps([
             {"family": m.family, "weight": m.weight / total,
-             **({"target": m.target} if m.target != target_transform.IDENTITY else {})}
+             **({"target": m.target} if m.target != target_transform.IDENTITY else {}),
+             **({"target_range": list(m.target_range)} if m.target_range is not None else {})}
             for m in predictor.members]),
         "mlpilot.schema": json.dumps(predictor.schema.to_dict()),
         "mlpilot.versions": json.dumps(dict(predictor.versions), sort_keys=True),
@@ -121,7 +122,7 @@ def _member(g: GraphBuilder, member: Member, task: Task, k: int, columns: dict[s
     scores, class_ids = translate(g, member.model, matrices[key], list(features.feature_names_),
                                   task, list(features.categorical_indices_))
     if not task.is_classification:
-        return _target_inverse(g, member.target, scores)
+        return _target_inverse(g, member.target, scores, member.target_range)
     assert class_ids is not None
     if class_ids == list(range(k)):
         return scores
@@ -132,17 +133,18 @@ def _member(g: GraphBuilder, member: Member, task: Task, k: int, columns: dict[s
     return g.op("MatMul", [scores, g.const(placement, "placement")], "placed")
 
 
-def _target_inverse(g: GraphBuilder, name: str, scores: str) -> str:
+def _target_inverse(g: GraphBuilder, name: str, scores: str,
+                    fitted: tuple[float, float] | None) -> str:
     """A regression member's outputs mapped back to the target's units, as
-    :func:`mlpilot.models.target.inverse` does."""
+    :func:`mlpilot.models.target.inverse` does (clipped to the same bounds first)."""
     if name == target_transform.IDENTITY:
         return scores
+    low, high = target_transform.clip_bounds(name, fitted)
+    bounds = [g.const(np.array(low))] + ([g.const(np.array(high))] if np.isfinite(high) else [])
+    clipped = g.op("Clip", [scores, *bounds], "clipped")
     if name == "log1p":
-        clipped = g.op("Clip", [scores, g.const(np.array(0.0)),
-                                g.const(np.array(target_transform.LOG_CEILING))], "clipped")
         return g.op("Sub", [g.op("Exp", [clipped]), g.const(np.array(1.0))], "expm1")
-    floor = g.op("Max", [scores, g.const(np.array(0.0))], "floored")
-    return g.op("Mul", [floor, floor], "squared")
+    return g.op("Mul", [clipped, clipped], "squared")
 
 
 def _constant(g: GraphBuilder, member: Member, task: Task, k: int, any_input: str) -> str:
