@@ -195,6 +195,21 @@ def test_members_fitted_under_a_target_transform_map_back_in_the_graph(frame):
     distance = rows["distance"].to_numpy(dtype=float)  # the graph answers in miles, not logs
     assert np.corrcoef(run_graph(result.data, rows, data["schema"])["prediction"],
                        distance)[0, 1] > 0.9
+    assert [m.get("target_range") for m in described][2] is None
+    assert all(m["target_range"] == list(p.target_range)
+               for m, p in zip(described[:2], predictor.members, strict=False))
+    # the graph clips to the fitted range as the Predictor does, where the range bites
+    from dataclasses import replace
+
+    def narrowed(m):
+        if m.target_range is None:
+            return m
+        low, high = m.target_range
+        return replace(m, target_range=(low + (high - low) * 0.4, low + (high - low) * 0.5))
+
+    narrow = replace(predictor, members=[narrowed(m) for m in predictor.members])
+    assert not np.allclose(narrow.predict(rows), predictor.predict(rows))
+    assert_answers_like(narrow, export_onnx(narrow, rows), rows)
 
 
 def test_bagged_fold_models_share_one_preprocessing_subgraph(frame):
