@@ -13,6 +13,7 @@ from mlpilot.core.config import Task
 from mlpilot.models.predictor import Predictor
 from mlpilot.models.registry import get_adapter
 from mlpilot.search.refit import (
+    BAG_BELOW_ROWS,
     MARGIN,
     RefitMember,
     RefitOutcome,
@@ -121,8 +122,12 @@ def test_after_cross_validation_a_regression_member_is_one_model_with_the_folds_
 
 def test_the_forms_and_their_estimates():
     cv, holdout = Strategy("cv", 5), Strategy("holdout", 1)
-    assert refit_form(Task.REGRESSION, cv) == "one" == refit_form(Task.BINARY, holdout)
-    assert refit_form(Task.BINARY, cv) == "bag" == refit_form(Task.MULTICLASS, cv)
+    assert refit_form(Task.REGRESSION, cv, 2_000) == "one" == refit_form(Task.BINARY, holdout, 400)
+    assert refit_form(Task.BINARY, cv, 2_000) == "bag" == refit_form(Task.MULTICLASS, cv, 2_000)
+    # a small regression is bagged again; a holdout one, however small, is not
+    assert refit_form(Task.REGRESSION, cv, BAG_BELOW_ROWS - 1) == "bag"
+    assert refit_form(Task.REGRESSION, cv, BAG_BELOW_ROWS) == "one"
+    assert refit_form(Task.REGRESSION, holdout, 400) == "one"
     # five fold fits of 800 rows took 10 s: bagging 1,000 rows again is five fits of 800
     # rows, one model is one fit of 1,000
     assert member_refit_estimate(10.0, strategy=cv, n_rows=1000, searched_rows=800,

@@ -108,7 +108,7 @@ def final_fit(X: pd.DataFrame, y: np.ndarray, split: Split, result: SearchResult
         # every member whatever the estimate, so a trial-count run decides the same on any
         # machine; like its trials, it stops only at the run's end
         only = [m.trial for m in result.members]
-    form = form or refit_form(config.task, result.strategy)
+    form = form or refit_form(config.task, result.strategy, len(y))
     if form == "bag":
         return refit_all(X, y, result.members, deadline=deadline, only=only, form=form,
                          **options)

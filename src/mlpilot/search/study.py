@@ -485,7 +485,7 @@ class _Loop:
                   and t.family != "baseline"]
         if not scored:
             return self.reserve
-        form = refit_form(self.problem.task, self.problem.strategy)
+        form = refit_form(self.problem.task, self.problem.strategy, self.refit_rows)
         # a "one" refit is preceded by its probe on the searched rows (pipeline/final_fit.py)
         rows = [len(self.problem.y)] if form == "one" else []
         rows.append(self.refit_rows)
