@@ -9,6 +9,7 @@ categories and departure time.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -199,8 +200,6 @@ def test_members_fitted_under_a_target_transform_map_back_in_the_graph(frame):
     assert all(m["target_range"] == list(p.target_range)
                for m, p in zip(described[:2], predictor.members, strict=False))
     # the graph clips to the fitted range as the Predictor does, where the range bites
-    from dataclasses import replace
-
     def narrowed(m):
         if m.target_range is None:
             return m

@@ -171,11 +171,11 @@ def refit_form(task: Task, strategy: Strategy, n_rows: int) -> str:
     regression scaled by :func:`rounds_scale`: after a holdout, and for a larger regression).
 
     On a few hundred rows the average of k fold models is worth more than the rows each of
-    them never saw: diabetes (331 labelled rows) scored 56.26 / 57.82 / 56.22 RMSE on the
-    benchmark's test rows as the evaluated bag and 56.62 / 57.82 / 57.19 refit as one model
-    (60 s, seeds 0 / 1 / 2; equal at seed 1, where the probe kept the bag), and 56.31 bagged
-    again against 56.74 in ``bench/refit_choice.py``; on about 2,200 rows one model won (ames
-    24,629 against 25,722, wage 35.61 against 35.68)."""
+    them never saw: diabetes (331 labelled rows) scored 56.26 / 59.32 / 56.22 RMSE on the
+    benchmark's test rows as the evaluated bag and 56.62 / 60.95 / 57.19 refit as one model
+    (60 s, seeds 0 / 1 / 2), 56.15 / 58.50 / 56.33 bagged again (bench/README.md), and 56.31
+    bagged again against 56.74 in ``bench/refit_choice.py``; on about 2,200 rows one model won
+    (ames 24,629 against 25,722, wage 35.61 against 35.68)."""
     if strategy.kind == "cv" and (task.is_classification or n_rows < BAG_BELOW_ROWS):
         return "bag"
     return "one"
