@@ -184,13 +184,14 @@ def refit_form(task: Task, strategy: Strategy, n_rows: int) -> str:
 def member_refit_estimate(fit_seconds: float, *, strategy: Strategy, n_rows: int,
                           searched_rows: int, form: str, more_rounds: float = 1.0) -> float:
     """Seconds the final fit (of ``form``) of one member on ``n_rows`` rows is expected to
-    take, from the ``fit_seconds`` of its search fits (all k folds' of a cross-validated
-    trial) on ``searched_rows`` rows each; a member refit in the ``"one"`` form with
-    ``more_rounds`` times its rounds (:func:`rounds_scale`) takes that much longer again."""
+    take, from the ``fit_seconds`` of its search fits (every fold's, and repeat's, of a
+    cross-validated trial) on ``searched_rows`` rows each; a member refit in the ``"one"``
+    form with ``more_rounds`` times its rounds (:func:`rounds_scale`) takes that much longer
+    again."""
     if form == "bag":
         return refit_estimate([fit_seconds], n_rows=rows_per_fit(n_rows, strategy),
                               n_train_rows=searched_rows)
-    return refit_estimate([fit_seconds / strategy.folds], n_rows=n_rows,
+    return refit_estimate([fit_seconds / strategy.fits], n_rows=n_rows,
                           n_train_rows=searched_rows) * max(1.0, more_rounds)
 
 
@@ -361,7 +362,7 @@ def refit_all(X: pd.DataFrame, y: np.ndarray, members: Sequence[RefitMember], *,
     out = [member for m in members for member in fitted.get(m.trial, m.validated)]
     labels = list(classes) if classes is not None else None
     predictor = Predictor(schema, task, labels, out, threshold=threshold)
-    how = (f"{strategy.folds}-fold bagging, as validated" if form == "bag"
+    how = (f"{strategy.describe()} bagging, as validated" if form == "bag"
            else "one model per member, with the rounds early stopping chose"
            + (" (the folds' mean)" if strategy.kind == "cv" else "")
            + (f" times {scale:.3g}, the rows ratio" if scale != 1.0 else ""))

@@ -447,7 +447,9 @@ class _Loop:
     def _pruner(self) -> Callable[[np.ndarray, np.ndarray], str | None] | None:
         """Median pruning between folds: a cross-validated trial whose score on the folds
         fitted so far is worse than the median of the earlier complete trials' scores on the
-        same rows stops there (from :data:`PRUNE_AFTER` complete trials on)."""
+        same rows stops there (from :data:`PRUNE_AFTER` complete trials on). With repeated
+        k-fold the folds of the first repeat are compared with the earlier trials' first
+        repeat (one model's prediction per row on each side), until that repeat is whole."""
         earlier = [n for n, t in enumerate(self.trials)
                    if n in self.fits and t.family not in ("baseline", ENSEMBLE)]
         if len(earlier) < PRUNE_AFTER:
@@ -457,7 +459,7 @@ class _Loop:
 
         def prune(rows: np.ndarray, prediction: np.ndarray) -> str | None:
             partial = float(scorer(y[rows], prediction))
-            median = float(np.median([scorer(y[rows], self.fits[n].prediction[rows])
+            median = float(np.median([scorer(y[rows], _first_pass(self.fits[n])[rows])
                                       for n in earlier]))
             if sign * partial < sign * median:
                 return (f"{scorer.name} {partial:.5g} on those rows, worse than the median "
@@ -612,6 +614,12 @@ class _Loop:
         return SearchResult(trials=tuple(self.trials), best_number=chosen_number, best=chosen,
                             baseline=baseline, strategy=problem.strategy, members=refit,
                             rows_per_fit=problem.n_train_rows)
+
+
+def _first_pass(fit: TrialFit) -> np.ndarray:
+    """A trial's out-of-fold predictions from its first repeat of the folds (all of them
+    without repeated k-fold)."""
+    return fit.first_pass if fit.first_pass is not None else fit.prediction
 
 
 def _ensemble_recorded(replay: Sequence[Any] | None, default: bool) -> bool:

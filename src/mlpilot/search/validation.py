@@ -7,10 +7,21 @@ bagged ensemble (weights 1/k). Small tables get cross-validation, which gives st
 and uses every row for fitting; large ones a holdout. Features are fitted on each fold's
 training rows only, and cached per preprocessing mode and fold.
 
+On the smallest tables (up to :data:`CV_REPEAT_ROWS` pooled rows) the k folds are drawn
+:data:`CV_REPEATS` times with different shuffles (repeated k-fold): each row is then predicted
+out of fold once per repeat, its prediction is the mean of those, and the bag keeps every fold
+model (weights 1 / (k × repeats)). A fit there takes a fraction of a second, so a minute buys
+a hundred trials or more, and on a few hundred rows the choice among them follows the noise
+of one partition: the best of 160 trials on diabetes' 265 pooled rows scored 58.5 RMSE on the
+benchmark's test rows at one seed, 56.2 at another. Scored on two partitions, the trials are
+half as many but the choice and the bag are steadier (bench/README.md).
+
 Example:
     >>> plan = choose_strategy(n_rows=2_000, budget_seconds=60, allow_cv=True)
-    >>> plan.kind, plan.folds
-    ('cv', 5)
+    >>> plan.kind, plan.folds, plan.repeats
+    ('cv', 5, 2)
+    >>> choose_strategy(n_rows=3_000, budget_seconds=60, allow_cv=True).repeats
+    1
     >>> choose_strategy(n_rows=200_000, budget_seconds=60, allow_cv=True).kind
     'holdout'
     >>> [choose_strategy(n_rows=34_000, budget_seconds=b, allow_cv=True).kind for b in (60, 300)]
@@ -26,7 +37,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
 
 from mlpilot.core.config import Task
 from mlpilot.data.schema import Schema
@@ -47,17 +63,32 @@ CV_MAX_ROWS = 12_000  # pooled rows up to which k-fold pays at a budget of a min
 CV_SMALL_ROWS = 3_000  # pooled rows up to which k-fold is used even at a short budget
 CV_MIN_SECONDS = 30.0
 CV_FOLDS = 5
+#: pooled rows up to which the k folds are drawn :data:`CV_REPEATS` times (see the module)
+CV_REPEAT_ROWS = 2_500
+CV_REPEATS = 2
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """``kind`` is "holdout" or "cv"; ``folds`` the number of folds (1 for a holdout)."""
+    """``kind`` is "holdout" or "cv"; ``folds`` the number of folds (1 for a holdout);
+    ``repeats`` how many times the k folds are drawn (repeated k-fold; 1 otherwise)."""
 
     kind: str
     folds: int
+    repeats: int = 1
+
+    @property
+    def fits(self) -> int:
+        """Models one trial fits: one per fold and repeat."""
+        return self.folds * self.repeats
+
+    def describe(self) -> str:
+        """``"5-fold"``, or ``"5-fold repeated 2 times"``."""
+        return f"{self.folds}-fold" + (f" repeated {self.repeats} times"
+                                       if self.repeats > 1 else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "folds": self.folds}
+        return {"kind": self.kind, "folds": self.folds, "repeats": self.repeats}
 
 
 def choose_strategy(n_rows: int, budget_seconds: float, allow_cv: bool,
@@ -66,14 +97,15 @@ def choose_strategy(n_rows: int, budget_seconds: float, allow_cv: bool,
 
     A table is small enough for k-fold below 3,000 pooled rows at any budget, and from a 30 s
     budget up to ``max(12,000, 200 × budget seconds)`` rows, at most 100,000: a longer budget
-    pays for the k fits per trial on larger tables.
+    pays for the k fits per trial on larger tables. Up to :data:`CV_REPEAT_ROWS` rows the
+    folds are drawn :data:`CV_REPEATS` times.
     """
     if requested == "holdout" or not allow_cv:
         return Strategy("holdout", 1)
     cv_rows = min(CV_CAP_ROWS, max(CV_MAX_ROWS, CV_ROWS_PER_SECOND * budget_seconds))
     small = n_rows <= CV_SMALL_ROWS or (n_rows <= cv_rows and budget_seconds >= CV_MIN_SECONDS)
     if requested == "cv" or small:
-        return Strategy("cv", CV_FOLDS)
+        return Strategy("cv", CV_FOLDS, CV_REPEATS if n_rows <= CV_REPEAT_ROWS else 1)
     return Strategy("holdout", 1)
 
 
@@ -92,6 +124,9 @@ class TrialFit:
     model_size_bytes: int
     #: per fold, the rounds run when the deadline cut the fit (None: not cut)
     cuts: tuple[int | None, ...] = ()
+    #: with repeated k-fold, the out-of-fold predictions of the first repeat alone (what a
+    #: later trial's first folds are compared with when pruning); None otherwise
+    first_pass: np.ndarray | None = None
 
 
 @dataclass
@@ -120,9 +155,16 @@ class Problem:
         if self.strategy.kind == "cv":
             self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
             self.y = np.concatenate([self.train_y, self.valid_y])
-            splitter = (StratifiedKFold if self.task.is_classification and self._stratifiable()
-                        else KFold)(n_splits=self.strategy.folds, shuffle=True,
-                                    random_state=self.seed)
+            stratified = self.task.is_classification and self._stratifiable()
+            splitter: Any
+            if self.strategy.repeats > 1:
+                # the first repeat's folds are those of a plain seeded k-fold
+                splitter = (RepeatedStratifiedKFold if stratified else RepeatedKFold)(
+                    n_splits=self.strategy.folds, n_repeats=self.strategy.repeats,
+                    random_state=self.seed)
+            else:
+                splitter = (StratifiedKFold if stratified else KFold)(
+                    n_splits=self.strategy.folds, shuffle=True, random_state=self.seed)
             self.folds = [(np.sort(a), np.sort(b)) for a, b in splitter.split(self.X, self.y)]
         else:
             self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
@@ -228,9 +270,10 @@ class Problem:
             if late:
                 raise TimeoutError(f"stopped at its deadline: {late} of {len(self.folds)} "
                                    f"folds had not started")
-            if prune is not None and len(done) < len(jobs):
-                rows = np.concatenate([self.folds[i][1] for i in range(len(done))])
-                reason = prune(rows, np.concatenate([d.prediction for d in done]))
+            scored = min(len(done), self.strategy.folds)  # folds of the first repeat done
+            if prune is not None and len(done) < len(jobs) and first < self.strategy.folds:
+                rows = np.concatenate([self.folds[i][1] for i in range(scored)])
+                reason = prune(rows, np.concatenate([d.prediction for d in done[:scored]]))
                 if reason is not None:
                     raise TrialPruned(f"pruned after {len(done)} of {len(jobs)} folds: "
                                       f"{reason}")
@@ -245,12 +288,20 @@ class Problem:
 
     def _assemble(self, members: list[Member], parts: list[np.ndarray], fit_seconds: float,
                   predict_seconds: float, size: int, taken: list[int | None]) -> TrialFit:
+        first_pass: np.ndarray | None = None
         if self.strategy.kind == "holdout":
             prediction = parts[0]
         else:
+            # each row is out of fold once per repeat: its prediction is the mean of those
             prediction = np.zeros((len(self.y), *parts[0].shape[1:]))
             for (_, valid_idx), part in zip(self.folds, parts, strict=True):
-                prediction[valid_idx] = part
+                prediction[valid_idx] += part
+            if self.strategy.repeats > 1:
+                prediction /= self.strategy.repeats
+                first_pass = np.zeros_like(prediction)
+                for (_, valid_idx), part in zip(self.folds[:self.strategy.folds],
+                                                parts[:self.strategy.folds], strict=True):
+                    first_pass[valid_idx] = part
         per_row = predict_seconds / max(1, len(self.scored_y))
         return TrialFit(tuple(members), prediction, fit_seconds, per_row * len(self.folds), size,
-                        tuple(taken))
+                        tuple(taken), first_pass)

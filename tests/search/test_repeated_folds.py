@@ -1,0 +1,123 @@
+"""Repeated k-fold on the smallest tables: two draws of the five folds, every row predicted out
+of fold once per draw, pruning on the first draw, the bag refit the same way, replayed bit for
+bit. On real flights rows (a 1,600-row slice of the shared fixture)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpilot.core.budget import Budget
+from mlpilot.models.registry import get_adapter
+from mlpilot.search.refit import member_refit_estimate, refit_all
+from mlpilot.search.study import SearchResult, TrialResult, run_search
+from mlpilot.search.validation import (
+    CV_REPEAT_ROWS,
+    CV_REPEATS,
+    Problem,
+    Strategy,
+    choose_strategy,
+)
+
+
+@pytest.fixture(scope="module")
+def small(delay_problem) -> dict:
+    """1,200 training and 400 validation rows: 1,600 pooled rows, repeated k-fold."""
+    p = delay_problem
+    return {**p, "train_X": p["train_X"].iloc[:1200], "train_y": p["train_y"][:1200],
+            "valid_X": p["valid_X"].iloc[:400], "valid_y": p["valid_y"][:400]}
+
+
+def problem(small: dict, strategy: Strategy) -> Problem:
+    return Problem(small["train_X"], small["train_y"], small["valid_X"], small["valid_y"],
+                   small["schema"], small["task"], 2, 2, strategy, seed=3)
+
+
+def search(small: dict, **options) -> SearchResult:
+    return run_search(small["train_X"], small["train_y"], small["valid_X"], small["valid_y"],
+                      schema=small["schema"], task=small["task"], classes=small["classes"],
+                      scorer=small["scorer"], budget=Budget(300), seed=0, n_threads=2,
+                      **options)
+
+
+def test_the_smallest_tables_draw_the_folds_twice():
+    assert choose_strategy(CV_REPEAT_ROWS, 60, allow_cv=True) == Strategy("cv", 5, CV_REPEATS)
+    assert choose_strategy(CV_REPEAT_ROWS + 1, 60, allow_cv=True) == Strategy("cv", 5, 1)
+    assert choose_strategy(300, 10, allow_cv=True).repeats == 2  # at any budget
+    assert choose_strategy(300, 60, allow_cv=False) == Strategy("holdout", 1)
+    assert choose_strategy(500_000, 60, allow_cv=True, requested="cv").repeats == 1
+    assert Strategy("cv", 5, 2).fits == 10 and Strategy("cv", 5).fits == 5
+    assert Strategy("cv", 5, 2).describe() == "5-fold repeated 2 times"
+    assert Strategy("cv", 5).describe() == "5-fold"
+    assert Strategy("cv", 5, 2).to_dict() == {"kind": "cv", "folds": 5, "repeats": 2}
+
+
+def test_each_row_is_out_of_fold_once_per_repeat_and_predicted_by_their_mean(small):
+    once, twice = problem(small, Strategy("cv", 5)), problem(small, Strategy("cv", 5, 2))
+    assert len(twice.folds) == 10
+    # the first draw is the plain seeded 5-fold; the second is a different shuffle
+    for (a, b), (c, d) in zip(once.folds, twice.folds[:5], strict=True):
+        assert np.array_equal(a, c) and np.array_equal(b, d)
+    assert not all(np.array_equal(b, d) for (_, b), (_, d)
+                   in zip(twice.folds[:5], twice.folds[5:], strict=True))
+    counts = np.bincount(np.concatenate([v for _, v in twice.folds]), minlength=1600)
+    assert (counts == 2).all()
+    for draw in (twice.folds[:5], twice.folds[5:]):  # each draw is a partition
+        assert np.array_equal(np.sort(np.concatenate([v for _, v in draw])), np.arange(1600))
+
+    params = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15}
+    fit = twice.fit("lightgbm", params, seed=5, deadline=None)
+    plain = once.fit("lightgbm", params, seed=5, deadline=None)
+    assert len(fit.members) == 10 and sum(m.weight for m in fit.members) == pytest.approx(1.0)
+    assert fit.first_pass is not None and plain.first_pass is None
+    # the first draw's models are the plain 5-fold's (same rows, same seed)
+    np.testing.assert_allclose(fit.first_pass, plain.prediction)
+    second = np.zeros_like(fit.prediction)
+    for (_, rows), member in zip(twice.folds[5:], fit.members[5:], strict=True):
+        assert member.features is not None
+        matrix = member.features.transform(twice.X.iloc[rows])
+        second[rows] = get_adapter("lightgbm").predict(member.model, matrix, small["task"])
+    np.testing.assert_allclose(fit.prediction, (fit.first_pass + second) / 2, atol=1e-12)
+    assert small["scorer"](twice.y, fit.prediction) != small["scorer"](twice.y, fit.first_pass)
+
+
+def test_a_repeated_search_prunes_on_the_first_draw_and_replays_bit_for_bit(small):
+    seen: list[TrialResult] = []
+    result = search(small, max_trials=11, on_trial=seen.append,
+                    families=["lightgbm", "knn", "linear"])
+    assert result.strategy == Strategy("cv", 5, 2)
+    assert result.rows_per_fit == 1280
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    assert pruned, [(t.family, t.state, t.score) for t in result.trials]
+    for t in pruned:  # asked only while the first draw's folds come in
+        assert t.error is not None and "median" in t.error
+        done = int(t.error.split("pruned after ")[1].split(" of ")[0])
+        assert 1 <= done <= 5 and " of 10 folds" in t.error
+    # every chosen trial keeps its ten fold models
+    assert result.best_trial.family != "baseline" and len(result.best.members) % 10 == 0
+    again = search(small, max_trials=11, families=["lightgbm", "knn", "linear"],
+                   replay=result.trials)
+    assert [(t.state, t.score) for t in again.trials] == [(t.state, t.score)
+                                                          for t in result.trials]
+    assert again.best.to_bytes() == result.best.to_bytes()
+
+
+def test_the_bag_is_refit_with_the_same_repeated_folds(small):
+    result = search(small, max_trials=3, families=["lightgbm"], ensemble=False)
+    X = pd.concat([small["train_X"], small["valid_X"]], ignore_index=True)
+    y = np.concatenate([small["train_y"], small["valid_y"]])
+    outcome = refit_all(X, y, result.members, schema=small["schema"], task=small["task"],
+                        classes=small["classes"], strategy=result.strategy, seed=0,
+                        n_threads=2, threshold=result.best.threshold,
+                        searched_rows=result.rows_per_fit, deadline=None)
+    assert outcome.done and outcome.form == "bag"
+    assert "5-fold repeated 2 times bagging, as validated" in outcome.reason
+    assert outcome.predictor is not None and len(outcome.predictor.members) == 10
+    # a one-model estimate divides the search's seconds by its ten fits, not five
+    member = result.members[0]
+    one = member_refit_estimate(member.fit_seconds, strategy=result.strategy, n_rows=1600,
+                                searched_rows=1280, form="one")
+    assert one == pytest.approx(member_refit_estimate(
+        member.fit_seconds / 2, strategy=Strategy("cv", 5), n_rows=1600, searched_rows=1280,
+        form="one"))
