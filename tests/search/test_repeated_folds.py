@@ -1,6 +1,7 @@
-"""Repeated k-fold on the smallest tables: two draws of the five folds, every row predicted out
-of fold once per draw, pruning on the first draw, the bag refit the same way, replayed bit for
-bit. On real flights rows (a 1,600-row slice of the shared fixture)."""
+"""Repeated k-fold on small log-loss tables: two draws of the five folds, every row predicted
+out of fold once per draw, pruning on the first draw, the bag refit the same way, replayed bit
+for bit. On real flights rows (a 1,600-row slice of the shared fixture: which airport a flight
+left from, scored by log loss)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,16 @@ from mlpilot.search.validation import (
 
 
 @pytest.fixture(scope="module")
-def small(delay_problem) -> dict:
+def small(origin_problem) -> dict:
     """1,200 training and 400 validation rows: 1,600 pooled rows, repeated k-fold."""
-    p = delay_problem
+    p = origin_problem
     return {**p, "train_X": p["train_X"].iloc[:1200], "train_y": p["train_y"][:1200],
             "valid_X": p["valid_X"].iloc[:400], "valid_y": p["valid_y"][:400]}
 
 
 def problem(small: dict, strategy: Strategy) -> Problem:
     return Problem(small["train_X"], small["train_y"], small["valid_X"], small["valid_y"],
-                   small["schema"], small["task"], 2, 2, strategy, seed=3)
+                   small["schema"], small["task"], 3, 2, strategy, seed=3)
 
 
 def search(small: dict, **options) -> SearchResult:
@@ -41,12 +42,17 @@ def search(small: dict, **options) -> SearchResult:
                       **options)
 
 
-def test_the_smallest_tables_draw_the_folds_twice():
-    assert choose_strategy(CV_REPEAT_ROWS, 60, allow_cv=True) == Strategy("cv", 5, CV_REPEATS)
-    assert choose_strategy(CV_REPEAT_ROWS + 1, 60, allow_cv=True) == Strategy("cv", 5, 1)
-    assert choose_strategy(300, 10, allow_cv=True).repeats == 2  # at any budget
-    assert choose_strategy(300, 60, allow_cv=False) == Strategy("holdout", 1)
-    assert choose_strategy(500_000, 60, allow_cv=True, requested="cv").repeats == 1
+def test_small_log_loss_tables_draw_the_folds_twice():
+    def plan(rows: int, seconds: float = 60, **options) -> Strategy:
+        return choose_strategy(rows, seconds, **{"allow_cv": True, "log_loss": True, **options})
+
+    assert plan(CV_REPEAT_ROWS) == Strategy("cv", 5, CV_REPEATS)
+    assert plan(CV_REPEAT_ROWS + 1) == Strategy("cv", 5, 1)
+    assert plan(300, 10).repeats == 2  # at any budget
+    assert plan(300, allow_cv=False) == Strategy("holdout", 1)
+    assert plan(500_000, requested="cv").repeats == 1
+    # AUC and RMSE searches keep one draw (bench/README.md)
+    assert plan(300, log_loss=False) == Strategy("cv", 5, 1)
     assert Strategy("cv", 5, 2).fits == 10 and Strategy("cv", 5).fits == 5
     assert Strategy("cv", 5, 2).describe() == "5-fold repeated 2 times"
     assert Strategy("cv", 5).describe() == "5-fold"
@@ -85,7 +91,7 @@ def test_each_row_is_out_of_fold_once_per_repeat_and_predicted_by_their_mean(sma
 def test_a_repeated_search_prunes_on_the_first_draw_and_replays_bit_for_bit(small):
     seen: list[TrialResult] = []
     result = search(small, max_trials=11, on_trial=seen.append,
-                    families=["lightgbm", "knn", "linear"])
+                    families=["knn", "linear"])
     assert result.strategy == Strategy("cv", 5, 2)
     assert result.rows_per_fit == 1280
     pruned = [t for t in result.trials if t.state == "pruned"]
@@ -96,7 +102,7 @@ def test_a_repeated_search_prunes_on_the_first_draw_and_replays_bit_for_bit(smal
         assert 1 <= done <= 5 and " of 10 folds" in t.error
     # every chosen trial keeps its ten fold models
     assert result.best_trial.family != "baseline" and len(result.best.members) % 10 == 0
-    again = search(small, max_trials=11, families=["lightgbm", "knn", "linear"],
+    again = search(small, max_trials=11, families=["knn", "linear"],
                    replay=result.trials)
     assert [(t.state, t.score) for t in again.trials] == [(t.state, t.score)
                                                           for t in result.trials]
@@ -104,7 +110,7 @@ def test_a_repeated_search_prunes_on_the_first_draw_and_replays_bit_for_bit(smal
 
 
 def test_the_bag_is_refit_with_the_same_repeated_folds(small):
-    result = search(small, max_trials=3, families=["lightgbm"], ensemble=False)
+    result = search(small, max_trials=3, families=["linear"], ensemble=False)
     X = pd.concat([small["train_X"], small["valid_X"]], ignore_index=True)
     y = np.concatenate([small["train_y"], small["valid_y"]])
     outcome = refit_all(X, y, result.members, schema=small["schema"], task=small["task"],
@@ -121,3 +127,13 @@ def test_the_bag_is_refit_with_the_same_repeated_folds(small):
     assert one == pytest.approx(member_refit_estimate(
         member.fit_seconds / 2, strategy=Strategy("cv", 5), n_rows=1600, searched_rows=1280,
         form="one"))
+
+
+def test_an_auc_search_on_as_few_rows_keeps_one_draw(delay_problem):
+    p = delay_problem
+    result = run_search(p["train_X"].iloc[:1200], p["train_y"][:1200], p["valid_X"].iloc[:400],
+                        p["valid_y"][:400], schema=p["schema"], task=p["task"],
+                        classes=p["classes"], scorer=p["scorer"], budget=Budget(60), seed=0,
+                        n_threads=2, max_trials=2, families=["linear"], ensemble=False)
+    assert result.strategy == Strategy("cv", 5, 1)
+    assert result.best_trial.family == "linear" and len(result.best.members) == 5

@@ -204,7 +204,8 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
     families = _check_families(families, max_trials)
     n_classes = len(classes) if task.is_classification and classes else None
     n_rows = len(train_X) + len(valid_X)
-    plan = choose_strategy(n_rows, budget.seconds, allow_cv, strategy)
+    plan = choose_strategy(n_rows, budget.seconds, allow_cv, strategy,
+                           log_loss=scorer.name == "log_loss")
     problem = Problem(train_X, np.asarray(train_y), valid_X, np.asarray(valid_y), schema, task,
                       n_classes, int(n_threads), plan, seed)
     reserve = max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget.seconds)
