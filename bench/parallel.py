@@ -63,11 +63,12 @@ def build_problem(name: str, n_threads: int) -> tuple[Any, Any, list[tuple[str, 
     y, classes = encode_target(frame[meta["target"]], task)
     X = validate_prediction_input(frame, schema)
     n = len(split.train) + len(split.valid)
-    plan = choose_strategy(n, BUDGET, allow_cv=time_column is None)
+    scorer = default_metric(task)
+    plan = choose_strategy(n, BUDGET, allow_cv=time_column is None,
+                           log_loss=scorer.name == "log_loss")  # as the search decides
     problem = Problem(X.iloc[split.train].reset_index(drop=True), y[split.train],
                       X.iloc[split.valid].reset_index(drop=True), y[split.valid], schema, task,
                       len(classes) if classes else None, n_threads, plan, 0)
-    scorer = default_metric(task)
     configs = [(f, p) for f, p in starting_configs(task, problem.n_train_rows)
                if f != "baseline"]
     return problem, scorer, configs

@@ -11,13 +11,14 @@ import pytest
 
 from mlpilot.core.budget import Budget
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.refit import member_refit_estimate, refit_all
-from mlpilot.search.study import SearchResult, TrialResult, run_search
+from mlpilot.search.refit import refit_all
+from mlpilot.search.study import Limits, SearchResult, TrialResult, _Loop, run_search
 from mlpilot.search.validation import (
     CV_REPEAT_ROWS,
     CV_REPEATS,
     Problem,
     Strategy,
+    TrialFit,
     choose_strategy,
 )
 
@@ -120,13 +121,6 @@ def test_the_bag_is_refit_with_the_same_repeated_folds(small):
     assert outcome.done and outcome.form == "bag"
     assert "5-fold repeated 2 times bagging, as validated" in outcome.reason
     assert outcome.predictor is not None and len(outcome.predictor.members) == 10
-    # a one-model estimate divides the search's seconds by its ten fits, not five
-    member = result.members[0]
-    one = member_refit_estimate(member.fit_seconds, strategy=result.strategy, n_rows=1600,
-                                searched_rows=1280, form="one")
-    assert one == pytest.approx(member_refit_estimate(
-        member.fit_seconds / 2, strategy=Strategy("cv", 5), n_rows=1600, searched_rows=1280,
-        form="one"))
 
 
 def test_an_auc_search_on_as_few_rows_keeps_one_draw(delay_problem):
@@ -137,3 +131,45 @@ def test_an_auc_search_on_as_few_rows_keeps_one_draw(delay_problem):
                         n_threads=2, max_trials=2, families=["linear"], ensemble=False)
     assert result.strategy == Strategy("cv", 5, 1)
     assert result.best_trial.family == "linear" and len(result.best.members) == 5
+
+
+def test_a_recorded_number_of_draws_is_what_a_replay_uses(small):
+    """A run recorded before its folds were repeated replays with one draw."""
+    once = search(small, max_trials=2, families=["linear"], ensemble=False, repeats=1)
+    assert once.strategy == Strategy("cv", 5, 1) and len(once.best.members) == 5
+    twice = search(small, max_trials=2, families=["linear"], ensemble=False)
+    assert twice.strategy == Strategy("cv", 5, 2) and len(twice.best.members) == 10
+
+
+def test_the_prediction_cost_per_row_is_the_bag_of_ten_models(small):
+    twice = problem(small, Strategy("cv", 5, 2))
+    parts = [np.full((len(v), 3), 1 / 3) for _, v in twice.folds]
+    fit = twice._assemble([], parts, fit_seconds=1.0, predict_seconds=3.2, size=0,
+                          taken=[None] * 10)
+    # 3.2 s over 3,200 predicted rows (each row once per draw): 1 ms per row and model
+    assert fit.predict_seconds_per_row == pytest.approx(10 * 3.2 / 3200)
+
+
+def test_pruning_compares_the_first_draw_with_the_earlier_trials_first_draw(small):
+    twice = problem(small, Strategy("cv", 5, 2))
+    y = twice.y
+    loop = _Loop(twice, small["scorer"], Limits(), Budget(60), 1.0, False, None, False)
+
+    def probabilities(on_truth: float) -> np.ndarray:
+        out = np.full((len(y), 3), (1 - on_truth) / 2)
+        out[np.arange(len(y)), y] = on_truth
+        return out
+
+    # the earlier trials: sharp on their first draw, and (made up) uniform as the mean of two
+    for n in range(5):
+        loop.trials.append(TrialResult(n, "lightgbm", {"n": n}, n, "complete", 0.1, 0.0,
+                                       0.0, 0))
+        loop.fits[n] = TrialFit((), np.full((len(y), 3), 1 / 3), 0.0, 0.0, 0, (),
+                                first_pass=probabilities(0.9))
+    prune = loop._pruner()
+    assert prune is not None
+    rows = np.concatenate([v for _, v in twice.folds[:2]])
+    halfway = probabilities(0.6)[rows]  # better than uniform, worse than 0.9 on the truth
+    reason = prune(rows, halfway)
+    assert reason is not None and "median" in reason
+    assert prune(rows, probabilities(0.95)[rows]) is None

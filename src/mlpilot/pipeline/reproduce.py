@@ -193,7 +193,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         trial_sequence=None if from_scratch else recorded.trials,
         reproduces=recorded.run_id, approval_id=recorded.approval_id,
         refit=recorded_refit(recorded.manifest),
-        refit_form=recorded.manifest.get("refit", {}).get("form"))
+        refit_form=recorded.manifest.get("refit", {}).get("form"),
+        fold_repeats=recorded_fold_repeats(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -216,6 +217,19 @@ def recorded_refit(manifest: dict[str, Any]) -> list[int] | bool:
     if "rows" not in refit:
         return False
     return [int(m["trial"]) for m in refit.get("members", []) if m.get("refit")]
+
+
+def recorded_fold_repeats(manifest: dict[str, Any]) -> int:
+    """How many times the recorded run drew its cross-validation folds: its manifest's
+    ``validation.repeats``, or 1 for a run recorded before the folds could be repeated.
+
+    Example:
+        >>> recorded_fold_repeats({"validation": {"kind": "cv", "folds": 5, "repeats": 2}})
+        2
+        >>> recorded_fold_repeats({"refit": {"rows": 331}})
+        1
+    """
+    return int(manifest.get("validation", {}).get("repeats", 1))
 
 
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:

@@ -98,6 +98,7 @@ def execute_run(
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
+    fold_repeats: int | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -114,7 +115,9 @@ def execute_run(
     its trials; not with a latency limit), False skips it, and a sequence of trial numbers
     refits exactly those without a deadline (a reproduction passes the recorded ones), in
     ``refit_form`` (the recorded ``"bag"`` or ``"one"``; None with a sequence: a run recorded
-    before the form was, which bagged again after cross-validation).
+    before the form was, which bagged again after cross-validation). ``fold_repeats`` is the
+    number of times the recorded run drew its cross-validation folds (a reproduction passes
+    it); None chooses from the rows and the metric.
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -152,7 +155,7 @@ def execute_run(
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
                             max_trials, observer, actor, trial_sequence, reproduces,
                             max_latency_us=max_latency_us, refit=refit,
-                            refit_form=refit_form)
+                            refit_form=refit_form, fold_repeats=fold_repeats)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -171,6 +174,7 @@ def _pipeline(
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
+    fold_repeats: int | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -232,14 +236,15 @@ def _pipeline(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
             budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
-            allow_cv=allow_cv, limits=limits, on_trial=on_trial)
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial, repeats=fold_repeats)
     else:
         result = run_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, budget=search_budget, seed=config.seed,
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
-            refit_rows=None if refit is False or max_latency_us is not None else len(y_all))
+            refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
+            repeats=fold_repeats)
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
@@ -319,6 +324,7 @@ def _pipeline(
             test_metrics=test_metrics, best_trial=best_trial.number,
             evaluated_artifact_sha256=evaluated_sha)
         final_manifest["refit"] = refit_outcome.to_dict()
+        final_manifest["validation"] = result.strategy.to_dict()  # what a reproduction repeats
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()

@@ -167,7 +167,7 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
                strategy: str | None = None, allow_cv: bool = True,
                limits: Limits | None = None, ensemble: bool = True,
                replay: Sequence[Any] | None = None,
-               refit_rows: int | None = None) -> SearchResult:
+               refit_rows: int | None = None, repeats: int | None = None) -> SearchResult:
     """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
@@ -195,6 +195,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             back the time it is estimated to take (with the probe on the searched rows that
             decides whether it pays, :mod:`mlpilot.pipeline.final_fit`). None: no final fit
             follows.
+        repeats: how many times a cross-validated search draws its folds, as a recorded run
+            did (a replay of a run recorded under another rule); None: chosen from the rows
+            and the metric (:func:`mlpilot.search.validation.choose_strategy`).
 
     Raises:
         ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
@@ -206,6 +209,8 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
     n_rows = len(train_X) + len(valid_X)
     plan = choose_strategy(n_rows, budget.seconds, allow_cv, strategy,
                            log_loss=scorer.name == "log_loss")
+    if repeats is not None and plan.kind == "cv":
+        plan = replace(plan, repeats=int(repeats))
     problem = Problem(train_X, np.asarray(train_y), valid_X, np.asarray(valid_y), schema, task,
                       n_classes, int(n_threads), plan, seed)
     reserve = max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget.seconds)

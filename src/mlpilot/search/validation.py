@@ -234,8 +234,9 @@ class Problem:
         deadline itself. ``finish_late_folds`` is kept for callers (the first model of a
         search); folds now always start. ``cuts`` (a replay) fits each fold for the recorded
         number of rounds, without a deadline, which rebuilds the same models. ``prune`` is
-        asked after each batch of folds but the last, with the rows scored so far and their
-        predictions; a reason
+        asked after each batch of folds that holds a fold of the first draw (never after the
+        trial's last batch), with the first draw's rows scored so far and their predictions
+        (with repeated k-fold the last ask sees every row of the first draw); a reason
         returned stops the trial (:class:`TrialPruned`).
         """
         adapter = get_adapter(family)
@@ -307,6 +308,7 @@ class Problem:
                 for (_, valid_idx), part in zip(self.folds[:self.strategy.folds],
                                                 parts[:self.strategy.folds], strict=True):
                     first_pass[valid_idx] = part
-        per_row = predict_seconds / max(1, len(self.scored_y))
+        # one model's seconds per row predicted (each row once per draw), times the models
+        per_row = predict_seconds / max(1, sum(len(valid_idx) for _, valid_idx in self.folds))
         return TrialFit(tuple(members), prediction, fit_seconds, per_row * len(self.folds), size,
                         tuple(taken), first_pass)
