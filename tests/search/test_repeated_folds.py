@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from mlpilot.core.budget import Budget
 from mlpilot.models.registry import get_adapter
@@ -64,8 +65,11 @@ def test_each_row_is_out_of_fold_once_per_repeat_and_predicted_by_their_mean(sma
     once, twice = problem(small, Strategy("cv", 5)), problem(small, Strategy("cv", 5, 2))
     assert len(twice.folds) == 10
     # the first draw is the plain seeded 5-fold; the second is a different shuffle
+    plain = StratifiedKFold(n_splits=5, shuffle=True, random_state=3).split(once.X, once.y)
     for (a, b), (c, d) in zip(once.folds, twice.folds[:5], strict=True):
         assert np.array_equal(a, c) and np.array_equal(b, d)
+    for (a, b), (c, d) in zip(plain, once.folds, strict=True):
+        assert np.array_equal(np.sort(a), c) and np.array_equal(np.sort(b), d)
     assert not all(np.array_equal(b, d) for (_, b), (_, d)
                    in zip(twice.folds[:5], twice.folds[5:], strict=True))
     counts = np.bincount(np.concatenate([v for _, v in twice.folds]), minlength=1600)
@@ -173,3 +177,13 @@ def test_pruning_compares_the_first_draw_with_the_earlier_trials_first_draw(smal
     reason = prune(rows, halfway)
     assert reason is not None and "median" in reason
     assert prune(rows, probabilities(0.95)[rows]) is None
+
+
+def test_one_draw_of_a_regression_is_the_plain_seeded_k_fold(distance_problem):
+    """One draw keeps the folds every earlier run (and its replay) was validated on."""
+    p = distance_problem
+    one = Problem(p["train_X"].iloc[:300], p["train_y"][:300], p["valid_X"].iloc[:100],
+                  p["valid_y"][:100], p["schema"], p["task"], None, 2, Strategy("cv", 5), seed=7)
+    plain = KFold(n_splits=5, shuffle=True, random_state=7).split(one.X)
+    for (a, b), (c, d) in zip(plain, one.folds, strict=True):
+        assert np.array_equal(np.sort(a), c) and np.array_equal(np.sort(b), d)

@@ -40,12 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import (
-    KFold,
-    RepeatedKFold,
-    RepeatedStratifiedKFold,
-    StratifiedKFold,
-)
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from mlpilot.core.config import Task
 from mlpilot.data.schema import Schema
@@ -161,15 +156,10 @@ class Problem:
             self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
             self.y = np.concatenate([self.train_y, self.valid_y])
             stratified = self.task.is_classification and self._stratifiable()
-            splitter: Any
-            if self.strategy.repeats > 1:
-                # the first repeat's folds are those of a plain seeded k-fold
-                splitter = (RepeatedStratifiedKFold if stratified else RepeatedKFold)(
-                    n_splits=self.strategy.folds, n_repeats=self.strategy.repeats,
-                    random_state=self.seed)
-            else:
-                splitter = (StratifiedKFold if stratified else KFold)(
-                    n_splits=self.strategy.folds, shuffle=True, random_state=self.seed)
+            # each draw is a shuffled k-fold; the first is that of a plain seeded k-fold
+            splitter = (RepeatedStratifiedKFold if stratified else RepeatedKFold)(
+                n_splits=self.strategy.folds, n_repeats=self.strategy.repeats,
+                random_state=self.seed)
             self.folds = [(np.sort(a), np.sort(b)) for a, b in splitter.split(self.X, self.y)]
         else:
             self.X = pd.concat([self.train_X, self.valid_X], ignore_index=True)
