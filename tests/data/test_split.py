@@ -130,3 +130,34 @@ def test_a_period_column_without_values_or_of_fractions_is_refused(flights_small
     df = flights_small.assign(hours=flights_small["hour"] + 0.5)
     with pytest.raises(DataError, match=r"'hours' does not hold dates, times or whole-number"):
         make_split(df, target="delayed", task=Task.BINARY, seed=0, time_column="hours")
+
+
+def _years(counts: dict[int, int]) -> pd.DataFrame:
+    year = np.repeat(list(counts), list(counts.values()))
+    return pd.DataFrame({"year": year, "y": np.arange(year.size) % 2})
+
+
+def test_a_period_straddles_parts_rather_than_leave_a_sliver():
+    """Whole years would leave the test part 10 of the 180 rows it asks for (the few rows of
+    a year that has begun): the cut stays inside 2017 instead, and validation still follows
+    training. The recorded rule of earlier runs (``period_share=0``) still gives the sliver."""
+    df = _years({2015: 400, 2016: 400, 2017: 390, 2018: 10})
+    split = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year")
+    assert (split.train.size, split.valid.size, split.test.size) == (800, 180, 220)
+    year = df["year"]
+    assert set(year.iloc[split.train]) == {2015, 2016}
+    assert set(year.iloc[split.valid]) == {2017} and set(year.iloc[split.test]) == {2017, 2018}
+    old = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year",
+                     period_share=0.0)
+    assert (old.train.size, old.valid.size, old.test.size) == (800, 390, 10)
+    assert old.hash != split.hash
+
+
+def test_whole_periods_are_kept_when_no_part_shrinks_below_half():
+    df = _years({2015: 300, 2016: 300, 2017: 150, 2018: 100, 2019: 150})
+    split = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year")
+    year = df["year"]
+    assert sorted(set(year.iloc[split.train])) == [2015, 2016, 2017]
+    assert set(year.iloc[split.valid]) == {2018} and set(year.iloc[split.test]) == {2019}
+    assert split == make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year",
+                               period_share=0.0)

@@ -194,7 +194,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         reproduces=recorded.run_id, approval_id=recorded.approval_id,
         refit=recorded_refit(recorded.manifest),
         refit_form=recorded.manifest.get("refit", {}).get("form"),
-        fold_repeats=recorded_fold_repeats(recorded.manifest))
+        fold_repeats=recorded_fold_repeats(recorded.manifest),
+        period_share=recorded_period_share(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -230,6 +231,20 @@ def recorded_fold_repeats(manifest: dict[str, Any]) -> int:
         1
     """
     return int(manifest.get("validation", {}).get("repeats", 1))
+
+
+def recorded_period_share(manifest: dict[str, Any]) -> float:
+    """The recorded run's rule for keeping a period in one part of a time-ordered split (its
+    manifest's ``split.period_share``), or 0 for a run recorded before the rule had a share
+    (any cut moved to a period's edge that left no part empty).
+
+    Example:
+        >>> recorded_period_share({"split": {"method": "time-ordered", "period_share": 0.5}})
+        0.5
+        >>> recorded_period_share({"split": {"method": "time-ordered"}})
+        0.0
+    """
+    return float(manifest.get("split", {}).get("period_share", 0.0))
 
 
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:

@@ -23,7 +23,7 @@ from mlpilot.core.errors import ApprovalError, DataError
 from mlpilot.core.hashing import hash_json
 from mlpilot.data.schema import Schema, validate_prediction_input
 from mlpilot.data.sources import parquet_bytes_to_table
-from mlpilot.data.split import make_split
+from mlpilot.data.split import PERIOD_SHARE, make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
 from mlpilot.pipeline.data_quality import run_data_checks
 from mlpilot.pipeline.final_fit import final_fit
@@ -98,7 +98,7 @@ def execute_run(
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
-    fold_repeats: int | None = None,
+    fold_repeats: int | None = None, period_share: float | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -117,7 +117,10 @@ def execute_run(
     ``refit_form`` (the recorded ``"bag"`` or ``"one"``; None with a sequence: a run recorded
     before the form was, which bagged again after cross-validation). ``fold_repeats`` is the
     number of times the recorded run drew its cross-validation folds (a reproduction passes
-    it); None chooses from the rows and the metric.
+    it); None chooses from the rows and the metric. ``period_share`` is the time-ordered
+    split's rule for keeping a period in one part (:func:`mlpilot.data.split.make_split`; a
+    reproduction passes the recorded one); None is the current
+    :data:`~mlpilot.data.split.PERIOD_SHARE`.
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -155,7 +158,8 @@ def execute_run(
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
                             max_trials, observer, actor, trial_sequence, reproduces,
                             max_latency_us=max_latency_us, refit=refit,
-                            refit_form=refit_form, fold_repeats=fold_repeats)
+                            refit_form=refit_form, fold_repeats=fold_repeats,
+                            period_share=period_share)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -174,7 +178,7 @@ def _pipeline(
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
-    fold_repeats: int | None = None,
+    fold_repeats: int | None = None, period_share: float | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -183,10 +187,12 @@ def _pipeline(
 
     observer.stage("split", f"time-ordered by {config.time_column!r}" if config.time_column
                    else "stratified" if config.task.is_classification else "random")
+    share = PERIOD_SHARE if period_share is None else period_share
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
-                       time_column=config.time_column)
+                       time_column=config.time_column, period_share=share)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
-    split_info = {**split.to_dict(), "object": split_sha, "dropped_missing_target": dropped}
+    split_info = {**split.to_dict(), "object": split_sha, "dropped_missing_target": dropped,
+                  **({"period_share": share} if config.time_column else {})}
     split_info.update(run_data_checks(store, project.name, dataset.version, labelled, schema,
                                       split))
     with store.transaction() as session:

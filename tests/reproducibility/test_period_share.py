@@ -1,0 +1,44 @@
+"""A time-ordered split on whole periods: the sliver rule is recorded, and a run recorded
+under the earlier rule replays with the earlier split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlpilot.pipeline.reproduce import reproduce_run
+from mlpilot.pipeline.run import execute_run
+from mlpilot.pipeline.workspace import Workspace
+from mlpilot.store import repositories as repo
+
+
+def _by_year(flights_frame):
+    """1,200 flights with a year each: 400 in 2015 and 2016, 390 in 2017, 10 in 2018."""
+    frame = flights_frame.iloc[::20].reset_index(drop=True).iloc[:1200].drop(
+        columns=["time_hour"])
+    frame["year"] = np.repeat([2015, 2016, 2017, 2018], [400, 400, 390, 10])
+    return frame
+
+
+def test_the_split_share_is_recorded_and_an_earlier_rule_replays(tmp_path, flights_frame):
+    ws = Workspace(tmp_path / "ws")
+    project = ws.create_project("years", _by_year(flights_frame), "delayed", task="binary",
+                                metric="roc_auc", seed=0, time_column="year")
+    project.approve(time=60, cpus=2)
+    outcome = project.run(max_trials=3)
+    (run,) = project.runs()
+    assert run.id == outcome.run_id
+    assert run.split["counts"] == {"train": 800, "valid": 180, "test": 220}
+    assert run.split["period_share"] == 0.5 == run.manifest["split"]["period_share"]
+
+    earlier = execute_run(ws.store, "years", max_trials=3, period_share=0.0)
+    with ws.store.transaction() as session:
+        row = repo.get_run(session, earlier.run_id)
+        assert json.loads(row.split_json)["counts"] == {"train": 800, "valid": 390, "test": 10}
+        manifest = json.loads(row.manifest_json)
+        del manifest["split"]["period_share"]  # as recorded before the rule had a share
+        row.manifest_json = json.dumps(manifest)
+    result = reproduce_run(ws.store, earlier.run_id)
+    assert result.verdict == "identical", result.comparisons
+    ws.close()
