@@ -112,14 +112,19 @@ def test_dropped_features_get_no_step_and_every_path_agrees(mode, train_X, schem
     from mlpilot.models.records import ArrowTransformer, RecordTransformer
 
     full = FeaturePipeline(mode).fit(train_X, schema)
-    drop = ["distance", "time_hour__dayofyear", "carrier"]  # a categorical is never dropped
+    drop = ["distance", "time_hour__dayofyear", "carrier"]  # a categorical too (a month name)
     pipeline = FeaturePipeline(mode, drop).fit(train_X, schema)
+    categorical = [c.name for c in schema.features if c.kind is ColumnKind.CATEGORICAL]
+    assert "carrier" in categorical and len(categorical) > 1
     assert "distance" in full.feature_names_ and "time_hour__dayofyear" in full.feature_names_
     assert "distance" not in pipeline.feature_names_
     assert not any(n.startswith("distance__") for n in pipeline.feature_names_)
     assert "time_hour__dayofyear" not in pipeline.feature_names_
     assert "time_hour__hour" in pipeline.feature_names_
-    assert any(n.startswith("carrier") for n in pipeline.feature_names_)
+    assert any(n.startswith("carrier") for n in full.feature_names_)
+    assert not any(n.startswith("carrier") for n in pipeline.feature_names_)
+    others = [c for c in categorical if c != "carrier"]
+    assert all(any(n.startswith(c) for n in pipeline.feature_names_) for c in others)
     kept = [full.feature_names_.index(n) for n in pipeline.feature_names_]
     rows = train_X.iloc[:50]
     matrix = pipeline.transform(rows)

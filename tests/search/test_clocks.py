@@ -163,3 +163,44 @@ def test_a_model_without_its_clocks_exports_to_onnx_and_still_takes_them(dropped
     # the input contract is the table's: the dropped column is an input the graph ignores
     assert exported.rows_checked == 200 and exported.max_abs_diff < 1e-5
     assert exported.inputs == ("x", "counter", "when")
+
+
+def test_a_calendar_label_is_a_clock_and_is_dropped_like_one():
+    """Month names on the hourly rows (January to early May): the validation rows (from late
+    March) hold April and May, levels the training rows never had and code as missing, so the
+    label counts time; a search whose later level falls back drops it with the other clocks,
+    and the fitted features, tree and linear, lack it while the input keeps it."""
+    X, y, schema = _series(0.0)
+    X["month"] = X["when"].dt.month_name()
+    X["shift"] = X["when"].dt.hour.map(lambda h: f"h{h // 8}")  # recurs every day
+    schema = Schema(columns=(*schema.features,
+                             ColumnSchema("month", ColumnKind.CATEGORICAL, "str", False),
+                             ColumnSchema("shift", ColumnKind.CATEGORICAL, "str", False),
+                             ColumnSchema("y", ColumnKind.NUMERIC, "float64", False)),
+                    target="y", time_column="when")
+    cut = int(len(X) * 0.7)
+    tree = FeaturePipeline("tree").fit(X.iloc[:cut], schema)
+    train, valid = tree.transform(X.iloc[:cut]), tree.transform(X.iloc[cut:])
+    names, categorical = tree.feature_names_, tree.categorical_indices_
+    assert {names.index("month"), names.index("shift")} <= set(categorical)
+    # the shift's levels all recur: not a clock
+    assert find_clocks(train, valid, names, categorical, "when") == ["counter", "month",
+                                                                    "when__dayofyear",
+                                                                    "when__month"]
+    # nor is a label missing on the validation rows no more often than on the training rows
+    month = train[:, [names.index("month")]].copy()
+    month[::2] = np.nan
+    assert find_clocks(month, month[::-1], ["month"], [0]) == []
+    for mode in ("tree", "linear"):
+        without = FeaturePipeline(mode, ["month"]).fit(X.iloc[:cut], schema)
+        assert not any(n == "month" or n.startswith("month=") or n.startswith("month__")
+                       for n in without.feature_names_)
+        assert without.transform(X.iloc[cut:]).shape[0] == len(X) - cut
+    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
+                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
+                        allow_cv=False, max_trials=4)
+    first, check, after = result.trials[1], result.trials[2], result.trials[3]
+    assert check.params[DROP_KEY] == ["counter", "month", "when__dayofyear", "when__month"]
+    assert check.score < first.score and after.params[DROP_KEY] == check.params[DROP_KEY]
+    assert np.isfinite(result.best.predict(X.iloc[-5:])).all()

@@ -11,9 +11,9 @@ Each feature column becomes one *step*: a JSON-safe dict (kind, learned statisti
 output column names). The whole state is a list of steps, so ``to_dict``/``from_dict`` round-trip
 exactly without pickle.
 
-``drop`` leaves features out by their tree-mode names: a numeric column's name (the column gets
-no step) or a datetime part's ``column__part`` (the part is not derived). The search drops the
-features that count time on time-ordered data when its validation says so
+``drop`` leaves features out by their tree-mode names: a numeric or categorical column's name
+(the column gets no step) or a datetime part's ``column__part`` (the part is not derived). The
+search drops the features that count time on time-ordered data when its validation says so
 (:mod:`mlpilot.search.clocks`); the fitted steps simply lack them, so every path that reads the
 steps (pandas, records, Arrow, ONNX) agrees.
 
@@ -70,8 +70,8 @@ class FeaturePipeline:
     Args:
         mode: ``"tree"`` (NaN kept, categorical codes) or ``"linear"`` (imputed, standardised,
             one-hot).
-        drop: features left out, by their tree-mode names (a numeric or integer column, or a
-            datetime part ``column__part``).
+        drop: features left out, by their tree-mode names (a numeric, integer or categorical
+            column, or a datetime part ``column__part``).
     """
 
     def __init__(self, mode: str = "tree", drop: Iterable[str] = ()) -> None:
@@ -89,7 +89,8 @@ class FeaturePipeline:
         self.steps_ = [self._fit_column(X[col.name], col, col.name == schema.time_column)
                        for col in schema.features
                        if not (col.name in self.drop
-                               and col.kind in (ColumnKind.NUMERIC, ColumnKind.INTEGER))]
+                               and col.kind in (ColumnKind.NUMERIC, ColumnKind.INTEGER,
+                                                ColumnKind.CATEGORICAL))]
         self._finish()
         return self
 

@@ -17,9 +17,11 @@ of every later trial when that scores better (:func:`mlpilot.search.study.run_se
 
 A clock is a numeric feature (a column, or a datetime part) that takes values beyond its range
 over the training rows on at least :data:`MIN_BEYOND` of the validation rows (where it is
-present): what every later row does with it too. The time column itself is not one: its
-moment as a number is left out already (``models/features.py``), and a whole-number period (a
-year) stays the period it is.
+present): what every later row does with it too. A categorical feature is one when that share
+of its validation rows more than of its training rows hold no level the training rows know (a
+calendar label: bikeshare's month names, each new month a level no tree has seen, coded as
+missing). The time column itself is not one: its moment as a number is left out already
+(``models/features.py``), and a whole-number period (a year) stays the period it is.
 
 Example:
     >>> import numpy as np
@@ -28,6 +30,9 @@ Example:
     >>> train, valid = np.hstack([day_of_year, hour])[:150], np.hstack([day_of_year, hour])[150:]
     >>> find_clocks(train, valid, ["t__dayofyear", "t__hour"], ())
     ['t__dayofyear']
+    >>> month = np.r_[np.repeat([0.0, 1.0], 75), [1.0] * 10, [np.nan] * 40][:, None]
+    >>> find_clocks(month[:150], month[150:], ["month_name"], [0])
+    ['month_name']
 """
 
 from __future__ import annotations
@@ -47,12 +52,17 @@ DROP_KEY = "_dropped_features"
 def find_clocks(train: np.ndarray, valid: np.ndarray, names: Sequence[str],
                 categorical: Sequence[int], time_column: str | None = None) -> list[str]:
     """The clocks among the columns ``names`` of tree-mode feature matrices of the training
-    and (later) validation rows; categorical codes and ``time_column`` itself excluded."""
+    and (later) validation rows (``categorical``: the indices of category codes, whose
+    levels unseen in training are NaN); ``time_column`` itself excluded."""
     found = []
     for i, name in enumerate(names):
-        if i in categorical or name == time_column:
+        if name == time_column:
             continue
         seen, later = train[:, i], valid[:, i]
+        if i in categorical:
+            if np.isnan(later).mean() - np.isnan(seen).mean() >= MIN_BEYOND:
+                found.append(name)
+            continue
         seen, later = seen[~np.isnan(seen)], later[~np.isnan(later)]
         if seen.size == 0 or later.size == 0:
             continue
