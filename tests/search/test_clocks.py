@@ -13,6 +13,7 @@ from mlpilot.core.budget import Budget
 from mlpilot.core.config import Task
 from mlpilot.data.schema import ColumnKind, ColumnSchema, Schema
 from mlpilot.models.features import FeaturePipeline
+from mlpilot.search import clocks as clocks_module
 from mlpilot.search.clocks import DROP_KEY, find_clocks
 from mlpilot.search.refit import refit_all
 from mlpilot.search.study import SearchResult, run_search
@@ -77,13 +78,17 @@ def _series(level_after: float) -> tuple[pd.DataFrame, np.ndarray, Schema]:
 
 def _search(level_after: float, **options) -> tuple[SearchResult, pd.DataFrame, np.ndarray,
                                                      Schema]:
+    """A search on :func:`_series`; the clocks alone are checked (no short cycles: those
+    have their own tests below)."""
     X, y, schema = _series(level_after)
     cut = int(len(X) * 0.7)
     options.setdefault("max_trials", 4)
-    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
-                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
-                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
-                        allow_cv=False, **options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clocks_module, "MIN_CYCLES", 0)
+        result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                            task=Task.REGRESSION, classes=None, scorer=Rmse(),
+                            budget=Budget(120), seed=0, n_threads=2, families=["lightgbm"],
+                            strategy="holdout", allow_cv=False, **options)
     return result, X, y, schema
 
 
@@ -196,11 +201,63 @@ def test_a_calendar_label_is_a_clock_and_is_dropped_like_one():
         assert not any(n == "month" or n.startswith("month=") or n.startswith("month__")
                        for n in without.feature_names_)
         assert without.transform(X.iloc[cut:]).shape[0] == len(X) - cut
-    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
-                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
-                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
-                        allow_cv=False, max_trials=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clocks_module, "MIN_CYCLES", 0)  # the clocks alone
+        result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                            task=Task.REGRESSION, classes=None, scorer=Rmse(),
+                            budget=Budget(120), seed=0, n_threads=2, families=["lightgbm"],
+                            strategy="holdout", allow_cv=False, max_trials=4)
     first, check, after = result.trials[1], result.trials[2], result.trials[3]
     assert check.params[DROP_KEY] == ["counter", "month", "when__dayofyear", "when__month"]
     assert check.score < first.score and after.params[DROP_KEY] == check.params[DROP_KEY]
     assert np.isfinite(result.best.predict(X.iloc[-5:])).all()
+
+
+def _paydays(later: bool) -> tuple[pd.DataFrame, np.ndarray, Schema]:
+    """Hourly rows over four months (the training rows' 87 days repeat the day of the month
+    under 3 times): y follows x, plus 4 on the first three days of each month, on every row
+    when ``later`` and on the training rows alone otherwise (a pattern of the training
+    months that does not recur)."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    when = pd.date_range("2024-01-01", periods=n, freq="h")
+    x = rng.uniform(0, 10, n)
+    cut = int(n * 0.7)
+    payday = (when.day <= 3) & ((np.arange(n) < cut) | later)
+    y = 3.0 * np.sin(x) + 4.0 * payday + rng.normal(0, 0.3, n)
+    X = pd.DataFrame({"x": x, "when": when})
+    schema = Schema(columns=(ColumnSchema("x", ColumnKind.NUMERIC, "float64", False),
+                             ColumnSchema("when", ColumnKind.DATETIME, "datetime64[ns]", False),
+                             ColumnSchema("y", ColumnKind.NUMERIC, "float64", False)),
+                    target="y", time_column="when")
+    return X, y, schema
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_a_short_cycle_is_left_out_when_the_later_rows_say_so(later):
+    """The day of the month is a short cycle here; after the clocks' check the first
+    configuration is fitted once more without it as well (on top of the clocks' decision), and
+    every later trial leaves it out when that validates better: when the training months'
+    paydays do not recur, not when they do."""
+    X, y, schema = _paydays(later)
+    cut = int(len(X) * 0.7)
+    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
+                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
+                        allow_cv=False, max_trials=5)
+    first, clocks, cycles, after = result.trials[1:5]
+    assert [t.family for t in result.trials[:5]] == ["baseline", *["lightgbm"] * 4]
+    assert clocks.params[DROP_KEY] == ["when__dayofyear", "when__month"]
+    decided = clocks if clocks.score < first.score else first
+    assert cycles.seed == first.seed
+    assert cycles.params[DROP_KEY] == sorted({*decided.params.get(DROP_KEY, ()), "when__day"})
+    if later:  # the paydays recur: the day of the month pays and stays
+        assert cycles.score > decided.score
+        assert "when__day" not in after.params.get(DROP_KEY, ())
+    else:
+        assert cycles.score < decided.score
+        assert after.params[DROP_KEY] == cycles.params[DROP_KEY]
+        members = [m for m in result.best.members if m.features is not None]
+        assert all("when__day" not in m.features.feature_names_ for m in members)
+    # a year of training rows repeats the day of the month often enough: no check
+    assert clocks_module.find_short_cycles(400 * 86_400.0, ["when__day"], "when") == []

@@ -256,7 +256,11 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
     not an Optuna trial); when that scores better on the validation rows, every later
     configuration leaves them out too (its parameters name them, under
     :data:`~mlpilot.search.clocks.DROP_KEY`, so a refit and a replay rebuild the same
-    features). ``history`` is the loop's list of results, read after each yield."""
+    features). Then, where the time column has calendar parts that its training rows repeat
+    only a few times (short cycles: the day of the month over a few months), the same
+    configuration once more without them too, kept out the same way when that scores better
+    than the fit decided on so far. ``history`` is the loop's list of results, read after each
+    yield."""
     study = optuna.create_study(direction="maximize" if scorer.greater_is_better else "minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     n_rows = problem.n_train_rows
@@ -266,6 +270,7 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
     transform = [Param(target_transform.KEY, "categorical", choices=targets)] \
         if len(targets) > 1 else []
     clocks = problem.clocks() if families else []
+    cycles = problem.short_cycles() if families else []
     dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:
@@ -286,12 +291,18 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
         for param in space(family):
             param.suggest(trial, family)
         yield _Config(family, {**params, **dropped}, trial=trial, study=study)
+        current = history[-1]  # the fit of the features every later trial gets so far
         if clocks:
-            with_them = history[-1]
-            yield _Config(family, {**params, DROP_KEY: clocks}, seed=with_them.seed)
-            if _better_without(with_them, history[-1], scorer):
-                dropped = {DROP_KEY: clocks}
+            yield _Config(family, {**params, DROP_KEY: clocks}, seed=current.seed)
+            if _better_without(current, history[-1], scorer):
+                dropped, current = {DROP_KEY: clocks}, history[-1]
             clocks = []
+        if cycles:
+            without = sorted({*dropped.get(DROP_KEY, ()), *cycles})
+            yield _Config(family, {**params, DROP_KEY: without}, seed=current.seed)
+            if _better_without(current, history[-1], scorer):
+                dropped = {DROP_KEY: without}
+            cycles = []
     if not families:
         return
     while True:

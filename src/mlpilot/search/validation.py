@@ -48,7 +48,7 @@ from mlpilot.models import target as target_transform
 from mlpilot.models.features import FeaturePipeline
 from mlpilot.models.predictor import Member
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.clocks import DROP_KEY, find_clocks
+from mlpilot.search.clocks import DROP_KEY, find_clocks, find_short_cycles
 from mlpilot.search.parallel import FoldDone, FoldJob, FoldPool, fit_fold
 
 #: pooled rows per second of the approved budget up to which k-fold pays: 12,000 rows at 60 s,
@@ -191,6 +191,24 @@ class Problem:
         assert pipeline is not None
         return find_clocks(train, valid, pipeline.feature_names_, pipeline.categorical_indices_,
                            time_column)
+
+    def short_cycles(self) -> list[str]:
+        """The time column's calendar parts that the training rows repeat only a few times
+        (:func:`mlpilot.search.clocks.find_short_cycles`), when the rows are time-ordered by
+        a datetime column and validated on a later holdout; none otherwise (nor the clocks)."""
+        time_column = self.schema.time_column
+        if self.strategy.kind != "holdout" or time_column is None \
+                or time_column not in self.train_X.columns:
+            return []
+        times = self.train_X[time_column]
+        if not pd.api.types.is_datetime64_any_dtype(times.dtype) or times.notna().sum() < 2:
+            return []
+        span = (times.max() - times.min()) / pd.Timedelta(seconds=1)
+        pipeline, _, _ = self.matrices("tree", 0)
+        assert pipeline is not None
+        clocks = set(self.clocks())
+        return [name for name in find_short_cycles(float(span), pipeline.feature_names_,
+                                                   time_column) if name not in clocks]
 
     def matrices(self, mode: str, fold: int, drop: Sequence[str] = ()
                  ) -> tuple[FeaturePipeline | None, np.ndarray, np.ndarray]:
