@@ -153,6 +153,21 @@ def test_a_period_straddles_parts_rather_than_leave_a_sliver():
     assert old.hash != split.hash
 
 
+def test_the_first_cut_leaves_the_test_part_its_share_too():
+    """Whole years at the first cut (train 2015-2016) would push the second cut into 2017,
+    the last year, leaving test 10 of its 150 rows; the first cut goes to 2015's end instead,
+    and every part keeps at least half its rows."""
+    df = _years({2015: 400, 2016: 440, 2017: 160})
+    split = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year")
+    assert (split.train.size, split.valid.size, split.test.size) == (400, 440, 160)
+    old = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year",
+                     period_share=0.0)
+    assert (old.train.size, old.valid.size, old.test.size) == (840, 150, 10)
+    with pytest.raises(ConfigError, match="period_share must be between 0 and 1"):
+        make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year",
+                   period_share=1.5)
+
+
 def test_whole_periods_are_kept_when_no_part_shrinks_below_half():
     df = _years({2015: 300, 2016: 300, 2017: 150, 2018: 100, 2019: 150})
     split = make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year")

@@ -112,7 +112,7 @@ def test_dropped_features_get_no_step_and_every_path_agrees(mode, train_X, schem
     from mlpilot.models.records import ArrowTransformer, RecordTransformer
 
     full = FeaturePipeline(mode).fit(train_X, schema)
-    drop = ["distance", "time_hour__dayofyear", "carrier"]  # a categorical too (a month name)
+    drop = ["distance", "time_hour__dayofyear", "carrier"]  # a categorical column too
     pipeline = FeaturePipeline(mode, drop).fit(train_X, schema)
     categorical = [c.name for c in schema.features if c.kind is ColumnKind.CATEGORICAL]
     assert "carrier" in categorical and len(categorical) > 1

@@ -211,6 +211,12 @@ def test_a_calendar_label_is_a_clock_and_is_dropped_like_one():
     assert check.params[DROP_KEY] == ["counter", "month", "when__dayofyear", "when__month"]
     assert check.score < first.score and after.params[DROP_KEY] == check.params[DROP_KEY]
     assert np.isfinite(result.best.predict(X.iloc[-5:])).all()
+    # exported, the graph still takes the month (the table's input contract) and ignores it
+    from mlpilot.models.onnx_export import export_onnx
+
+    exported = export_onnx(result.best, X.iloc[:200])
+    assert "month" in exported.inputs
+    assert exported.rows_checked == 200 and exported.max_abs_diff < 1e-5
 
 
 def _paydays(later: bool) -> tuple[pd.DataFrame, np.ndarray, Schema]:
@@ -260,4 +266,6 @@ def test_a_short_cycle_is_left_out_when_the_later_rows_say_so(later):
         members = [m for m in result.best.members if m.features is not None]
         assert all("when__day" not in m.features.feature_names_ for m in members)
     # a year of training rows repeats the day of the month often enough: no check
-    assert clocks_module.find_short_cycles(400 * 86_400.0, ["when__day"], "when") == []
+    assert clocks_module.find_short_cycles(365 * 86_400.0, ["when__day"], "when") == []
+    assert clocks_module.find_short_cycles(364 * 86_400.0, ["when__day"], "when") == [
+        "when__day"]

@@ -199,9 +199,10 @@ def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int
     ordered = keys[order]
     n_train, n_valid, n_test = sizes
     n = len(df)
-    # the bound n - 1 keeps a row for validation and one for test past the first cut
-    cut1 = _snap(n_train, ordered, 0, n - 1, min_left=period_share * n_train,
-                 min_right=period_share * (n_valid + n_test))
+    # past the first cut: a row for validation and one for test, and with a share the
+    # validation rows (the second cut comes n_valid rows later) and that share of the test's
+    right = 2.0 if period_share == 0 else max(2.0, n_valid + period_share * n_test)
+    cut1 = _snap(n_train, ordered, 0, n, min_left=period_share * n_train, min_right=right)
     cut2 = _snap(cut1 + n_valid, ordered, cut1, n, min_left=period_share * n_valid,
                  min_right=period_share * n_test)
     return Split(order[:cut1], order[cut1:cut2], order[cut2:], "time-ordered")
@@ -265,6 +266,10 @@ def make_split(df: pd.DataFrame, *, target: str, task: Task, seed: int,
             fix="drop those rows first (data.task.drop_missing_target)",
         )
     if time_column is not None:
+        if not 0 <= period_share <= 1:
+            raise ConfigError(f"period_share must be between 0 and 1, got {period_share}",
+                              expected="a share of a part's rows such as 0.5",
+                              found=repr(period_share), fix="pass period_share=0.5")
         return _time_ordered(df, time_column, sizes, period_share)
     if Task(task).is_classification:
         return _stratified(y, sizes, seed)

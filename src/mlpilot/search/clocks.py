@@ -28,7 +28,9 @@ over the training rows on at least :data:`MIN_BEYOND` of the validation rows (wh
 present): what every later row does with it too. A categorical feature is one when that share
 of its validation rows more than of its training rows hold no level the training rows know (a
 calendar label: bikeshare's month names, each new month a level no tree has seen, coded as
-missing). The time column itself is not one: its moment as a number is left out already
+missing; the shares count every missing code, a missing value as well as an unseen level; a
+column of more than ``TREE_MAX_LEVELS`` levels codes unseen ones as its "other" level, and is
+never one). The time column itself is not one: its moment as a number is left out already
 (``models/features.py``), and a whole-number period (a year) stays the period it is.
 
 Example:
@@ -56,7 +58,8 @@ MIN_BEYOND = 0.5
 #: where a trial's parameters name the features it was fitted without (a sorted list)
 DROP_KEY = "_dropped_features"
 #: the calendar parts of a time column that cycle within a year, and their cycles in seconds
-CYCLES = {"day": 30.436875 * 86_400, "dayofweek": 7 * 86_400, "hour": 86_400, "minute": 3_600}
+#: (a month: a twelfth of a common year, so a year of rows repeats the day of the month 12 times)
+CYCLES = {"day": 365 / 12 * 86_400, "dayofweek": 7 * 86_400, "hour": 86_400, "minute": 3_600}
 #: a part whose cycle the training rows' span repeats fewer times than this is a short cycle
 MIN_CYCLES = 12
 

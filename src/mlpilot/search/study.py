@@ -270,7 +270,7 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
     transform = [Param(target_transform.KEY, "categorical", choices=targets)] \
         if len(targets) > 1 else []
     clocks = problem.clocks() if families else []
-    cycles = problem.short_cycles() if families else []
+    cycles = problem.short_cycles(clocks) if families else []
     dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:
@@ -297,7 +297,7 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
             if _better_without(current, history[-1], scorer):
                 dropped, current = {DROP_KEY: clocks}, history[-1]
             clocks = []
-        if cycles:
+        if cycles and current.state == "complete":
             without = sorted({*dropped.get(DROP_KEY, ()), *cycles})
             yield _Config(family, {**params, DROP_KEY: without}, seed=current.seed)
             if _better_without(current, history[-1], scorer):
@@ -315,8 +315,9 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
 
 
 def _better_without(with_them: TrialResult, without: TrialResult, scorer: Scorer) -> bool:
-    """Whether the trial fitted without the clocks scored better than the same configuration
-    with them (a trial that did not complete decides nothing: the clocks stay)."""
+    """Whether the trial fitted without some features (the clocks, or the short cycles) scored
+    better than the same configuration with them (a trial that did not complete decides
+    nothing: the features stay)."""
     if with_them.state != "complete" or without.state != "complete" \
             or with_them.score is None or without.score is None:
         return False

@@ -192,21 +192,25 @@ class Problem:
         return find_clocks(train, valid, pipeline.feature_names_, pipeline.categorical_indices_,
                            time_column)
 
-    def short_cycles(self) -> list[str]:
+    def short_cycles(self, clocks: Sequence[str] = ()) -> list[str]:
         """The time column's calendar parts that the training rows repeat only a few times
-        (:func:`mlpilot.search.clocks.find_short_cycles`), when the rows are time-ordered by
-        a datetime column and validated on a later holdout; none otherwise (nor the clocks)."""
+        (:func:`mlpilot.search.clocks.find_short_cycles`; the span counts one time step past
+        the last row, so a year of hourly rows is a year), when the rows are time-ordered by
+        a datetime column and validated on a later holdout; none otherwise, nor ``clocks``."""
         time_column = self.schema.time_column
         if self.strategy.kind != "holdout" or time_column is None \
                 or time_column not in self.train_X.columns:
             return []
         times = self.train_X[time_column]
-        if not pd.api.types.is_datetime64_any_dtype(times.dtype) or times.notna().sum() < 2:
+        if not pd.api.types.is_datetime64_any_dtype(times.dtype):
             return []
-        span = (times.max() - times.min()) / pd.Timedelta(seconds=1)
+        moments = pd.Series(times.dropna().unique()).sort_values(ignore_index=True)
+        if len(moments) < 2:
+            return []
+        step = moments.diff().median()
+        span = (moments.iloc[-1] - moments.iloc[0] + step) / pd.Timedelta(seconds=1)
         pipeline, _, _ = self.matrices("tree", 0)
         assert pipeline is not None
-        clocks = set(self.clocks())
         return [name for name in find_short_cycles(float(span), pipeline.feature_names_,
                                                    time_column) if name not in clocks]
 
