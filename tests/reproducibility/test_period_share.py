@@ -42,3 +42,31 @@ def test_the_split_share_is_recorded_and_an_earlier_rule_replays(tmp_path, fligh
     result = reproduce_run(ws.store, earlier.run_id)
     assert result.verdict == "identical", result.comparisons
     ws.close()
+
+
+def test_a_search_from_scratch_repeats_the_recorded_feature_checks(tmp_path, flights_frame):
+    """A time-ordered run recorded before the short cycles' check (no ``feature_checks`` in
+    its manifest: the numeric clocks alone) searched from scratch again makes the checks it
+    made, not today's, and matches; a run now records the checks it made."""
+    ws = Workspace(tmp_path / "ws")
+    frame = flights_frame.iloc[::20].reset_index(drop=True).iloc[:1500]
+    project = ws.create_project("hours", frame, "delayed", task="binary", metric="roc_auc",
+                                seed=0, time_column="time_hour")
+    project.approve(time=60, cpus=2)
+    now = execute_run(ws.store, "hours", max_trials=4)
+    earlier = execute_run(ws.store, "hours", max_trials=4, feature_checks=1)
+    with ws.store.transaction() as session:
+        now_manifest = json.loads(repo.get_run(session, now.run_id).manifest_json)
+        row = repo.get_run(session, earlier.run_id)
+        manifest = json.loads(row.manifest_json)
+        assert now_manifest["feature_checks"] == 3 and manifest["feature_checks"] == 1
+        del manifest["feature_checks"]  # as recorded before the checks were numbered
+        row.manifest_json = json.dumps(manifest)
+    # today's search fits the first configuration once more without the day of the month
+    assert ["time_hour__day" in t["params"].get("_dropped_features", ())
+            for t in now_manifest["trial_sequence"][:4]] == [False, False, False, True]
+    assert not any("time_hour__day" in t["params"].get("_dropped_features", ())
+                   for t in manifest["trial_sequence"])
+    result = reproduce_run(ws.store, earlier.run_id, from_scratch=True)
+    assert result.verdict == "identical", result.comparisons
+    ws.close()

@@ -195,7 +195,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         refit=recorded_refit(recorded.manifest),
         refit_form=recorded.manifest.get("refit", {}).get("form"),
         fold_repeats=recorded_fold_repeats(recorded.manifest),
-        period_share=recorded_period_share(recorded.manifest))
+        period_share=recorded_period_share(recorded.manifest),
+        feature_checks=recorded_feature_checks(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -245,6 +246,18 @@ def recorded_period_share(manifest: dict[str, Any]) -> float:
         0.0
     """
     return float(manifest.get("split", {}).get("period_share", 0.0))
+
+
+def recorded_feature_checks(manifest: dict[str, Any]) -> int:
+    """Which checks of the features the recorded run's search made on time-ordered rows
+    (:data:`mlpilot.search.clocks.FEATURE_CHECKS`): its manifest's ``feature_checks``, or 1
+    (the numeric clocks alone) for a run recorded before the number was.
+
+    Example:
+        >>> recorded_feature_checks({"feature_checks": 3}), recorded_feature_checks({})
+        (3, 1)
+    """
+    return int(manifest.get("feature_checks", 1))
 
 
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:

@@ -31,6 +31,7 @@ from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
 from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes, raw_prediction
+from mlpilot.search.clocks import FEATURE_CHECKS
 from mlpilot.search.replay import TrialSpec, replay_search
 from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
 from mlpilot.search.validation import choose_strategy
@@ -99,6 +100,7 @@ def execute_run(
     approval_id: int | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
     fold_repeats: int | None = None, period_share: float | None = None,
+    feature_checks: int | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -120,7 +122,9 @@ def execute_run(
     it); None chooses from the rows and the metric. ``period_share`` is the time-ordered
     split's rule for keeping a period in one part (:func:`mlpilot.data.split.make_split`; a
     reproduction passes the recorded one); None is the current
-    :data:`~mlpilot.data.split.PERIOD_SHARE`.
+    :data:`~mlpilot.data.split.PERIOD_SHARE`. ``feature_checks`` is which checks of the
+    features a time-ordered search makes (:data:`~mlpilot.search.clocks.FEATURE_CHECKS`, the
+    default; a search from scratch reproducing a run passes the recorded number).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -159,7 +163,7 @@ def execute_run(
                             max_trials, observer, actor, trial_sequence, reproduces,
                             max_latency_us=max_latency_us, refit=refit,
                             refit_form=refit_form, fold_repeats=fold_repeats,
-                            period_share=period_share)
+                            period_share=period_share, feature_checks=feature_checks)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -179,6 +183,7 @@ def _pipeline(
     reproduces: str | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
     fold_repeats: int | None = None, period_share: float | None = None,
+    feature_checks: int | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -188,6 +193,7 @@ def _pipeline(
     observer.stage("split", f"time-ordered by {config.time_column!r}" if config.time_column
                    else "stratified" if config.task.is_classification else "random")
     share = PERIOD_SHARE if period_share is None else period_share
+    checks = FEATURE_CHECKS if feature_checks is None else int(feature_checks)
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
                        time_column=config.time_column, period_share=share)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
@@ -250,7 +256,7 @@ def _pipeline(
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
-            repeats=fold_repeats)
+            repeats=fold_repeats, feature_checks=checks)
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
@@ -331,6 +337,7 @@ def _pipeline(
             evaluated_artifact_sha256=evaluated_sha)
         final_manifest["refit"] = refit_outcome.to_dict()
         final_manifest["validation"] = result.strategy.to_dict()  # what a reproduction repeats
+        final_manifest["feature_checks"] = checks
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()

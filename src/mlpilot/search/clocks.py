@@ -57,6 +57,10 @@ import numpy as np
 MIN_BEYOND = 0.5
 #: where a trial's parameters name the features it was fitted without (a sorted list)
 DROP_KEY = "_dropped_features"
+#: which checks of the features a search makes on time-ordered rows: 1 the numeric clocks, 2
+#: categorical ones too, 3 the short cycles after them (a manifest records the number, and a
+#: search from scratch reproducing a run repeats that run's checks)
+FEATURE_CHECKS = 3
 #: the calendar parts of a time column that cycle within a year, and their cycles in seconds
 #: (a month: a twelfth of a common year, so a year of rows repeats the day of the month 12 times)
 CYCLES = {"day": 365 / 12 * 86_400, "dayofweek": 7 * 86_400, "hour": 86_400, "minute": 3_600}
@@ -78,17 +82,20 @@ def find_short_cycles(span_seconds: float, names: Sequence[str], time_column: st
 
 
 def find_clocks(train: np.ndarray, valid: np.ndarray, names: Sequence[str],
-                categorical: Sequence[int], time_column: str | None = None) -> list[str]:
+                categorical: Sequence[int], time_column: str | None = None, *,
+                labels: bool = True) -> list[str]:
     """The clocks among the columns ``names`` of tree-mode feature matrices of the training
     and (later) validation rows (``categorical``: the indices of category codes, whose
-    levels unseen in training are NaN); ``time_column`` itself excluded."""
+    levels unseen in training are NaN; ``labels=False``: categorical codes are never clocks,
+    the rule of runs recorded before :data:`FEATURE_CHECKS` 2); ``time_column`` itself
+    excluded."""
     found = []
     for i, name in enumerate(names):
         if name == time_column:
             continue
         seen, later = train[:, i], valid[:, i]
         if i in categorical:
-            if np.isnan(later).mean() - np.isnan(seen).mean() >= MIN_BEYOND:
+            if labels and np.isnan(later).mean() - np.isnan(seen).mean() >= MIN_BEYOND:
                 found.append(name)
             continue
         seen, later = seen[~np.isnan(seen)], later[~np.isnan(later)]

@@ -61,7 +61,7 @@ from mlpilot.models import target as target_transform
 from mlpilot.models.base import CLASS_WEIGHT, Param
 from mlpilot.models.predictor import Predictor
 from mlpilot.models.registry import get_adapter
-from mlpilot.search.clocks import DROP_KEY
+from mlpilot.search.clocks import DROP_KEY, FEATURE_CHECKS
 from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
 from mlpilot.search.portfolio import starting_configs
 from mlpilot.search.refit import (
@@ -167,7 +167,8 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
                strategy: str | None = None, allow_cv: bool = True,
                limits: Limits | None = None, ensemble: bool = True,
                replay: Sequence[Any] | None = None,
-               refit_rows: int | None = None, repeats: int | None = None) -> SearchResult:
+               refit_rows: int | None = None, repeats: int | None = None,
+               feature_checks: int = FEATURE_CHECKS) -> SearchResult:
     """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
@@ -198,6 +199,9 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         repeats: how many times a cross-validated search draws its folds, as a recorded run
             did (a replay of a run recorded under another rule); None: chosen from the rows
             and the metric (:func:`mlpilot.search.validation.choose_strategy`).
+        feature_checks: which checks of the features a time-ordered search makes
+            (:data:`mlpilot.search.clocks.FEATURE_CHECKS`; a search from scratch reproducing
+            a run passes the recorded number).
 
     Raises:
         ConfigError: an unknown family, ``max_trials`` below 1, or a bad replay sequence.
@@ -223,7 +227,7 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         if replay is not None:
             configs: Iterator[_Config] = _replayed(replay)
         else:
-            configs = _sampled(problem, families, seed, scorer, loop.trials)
+            configs = _sampled(problem, families, seed, scorer, loop.trials, feature_checks)
         loop.run(configs, max_trials, seed)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -245,7 +249,8 @@ class _Config:
 
 
 def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
-             history: Sequence[TrialResult]) -> Iterator[_Config]:
+             history: Sequence[TrialResult],
+             feature_checks: int = FEATURE_CHECKS) -> Iterator[_Config]:
     """The portfolio, then configurations proposed by a seeded TPE sampler. On imbalanced
     classes, families that support it also search ``class_weight`` (none or balanced); on a
     regression target no value of which is negative, every family searches its target
@@ -269,8 +274,8 @@ def _sampled(problem: Problem, families: list[str], seed: int, scorer: Scorer,
                else (target_transform.IDENTITY,))
     transform = [Param(target_transform.KEY, "categorical", choices=targets)] \
         if len(targets) > 1 else []
-    clocks = problem.clocks() if families else []
-    cycles = problem.short_cycles(clocks) if families else []
+    clocks = problem.clocks(labels=feature_checks >= 2) if families else []
+    cycles = problem.short_cycles(clocks) if families and feature_checks >= 3 else []
     dropped: dict[str, Any] = {}
 
     def space(family: str) -> list[Param]:

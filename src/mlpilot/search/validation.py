@@ -180,9 +180,10 @@ class Problem:
     def n_train_rows(self) -> int:
         return len(self.folds[0][0])
 
-    def clocks(self) -> list[str]:
-        """The features that count time (:mod:`mlpilot.search.clocks`) when the rows are
-        time-ordered and validated on a later holdout; none otherwise."""
+    def clocks(self, labels: bool = True) -> list[str]:
+        """The features that count time (:mod:`mlpilot.search.clocks`; categorical ones only
+        with ``labels``) when the rows are time-ordered and validated on a later holdout;
+        none otherwise."""
         time_column = self.schema.time_column
         if self.strategy.kind != "holdout" or time_column is None \
                 or time_column not in self.train_X.columns:
@@ -190,7 +191,7 @@ class Problem:
         pipeline, train, valid = self.matrices("tree", 0)
         assert pipeline is not None
         return find_clocks(train, valid, pipeline.feature_names_, pipeline.categorical_indices_,
-                           time_column)
+                           time_column, labels=labels)
 
     def short_cycles(self, clocks: Sequence[str] = ()) -> list[str]:
         """The time column's calendar parts that the training rows repeat only a few times
