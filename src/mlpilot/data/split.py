@@ -199,8 +199,9 @@ def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int
     ordered = keys[order]
     n_train, n_valid, n_test = sizes
     n = len(df)
-    # past the first cut: a row for validation and one for test, and with a share the
-    # validation rows (the second cut comes n_valid rows later) and that share of the test's
+    # past the first cut: a row for validation and one for test (all the rule of runs
+    # recorded before the share asked), and with a share the validation rows too (the second
+    # cut comes n_valid rows later) and that share of the test's
     right = 2.0 if period_share == 0 else max(2.0, n_valid + period_share * n_test)
     cut1 = _snap(n_train, ordered, 0, n, min_left=period_share * n_train, min_right=right)
     cut2 = _snap(cut1 + n_valid, ordered, cut1, n, min_left=period_share * n_valid,

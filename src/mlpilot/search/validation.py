@@ -180,13 +180,21 @@ class Problem:
     def n_train_rows(self) -> int:
         return len(self.folds[0][0])
 
+    def _later_holdout_time(self) -> str | None:
+        """The time column when the rows are time-ordered and validated on a later holdout
+        (where the clocks and short cycles are checked); None otherwise."""
+        time_column = self.schema.time_column
+        if self.strategy.kind != "holdout" or time_column is None \
+                or time_column not in self.train_X.columns:
+            return None
+        return time_column
+
     def clocks(self, labels: bool = True) -> list[str]:
         """The features that count time (:mod:`mlpilot.search.clocks`; categorical ones only
         with ``labels``) when the rows are time-ordered and validated on a later holdout;
         none otherwise."""
-        time_column = self.schema.time_column
-        if self.strategy.kind != "holdout" or time_column is None \
-                or time_column not in self.train_X.columns:
+        time_column = self._later_holdout_time()
+        if time_column is None:
             return []
         pipeline, train, valid = self.matrices("tree", 0)
         assert pipeline is not None
@@ -198,9 +206,8 @@ class Problem:
         (:func:`mlpilot.search.clocks.find_short_cycles`; the span counts one time step past
         the last row, so a year of hourly rows is a year), when the rows are time-ordered by
         a datetime column and validated on a later holdout; none otherwise, nor ``clocks``."""
-        time_column = self.schema.time_column
-        if self.strategy.kind != "holdout" or time_column is None \
-                or time_column not in self.train_X.columns:
+        time_column = self._later_holdout_time()
+        if time_column is None:
             return []
         times = self.train_X[time_column]
         if not pd.api.types.is_datetime64_any_dtype(times.dtype):
