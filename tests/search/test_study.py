@@ -248,6 +248,30 @@ def test_hopeless_cross_validated_trials_are_pruned_between_folds(delay_problem)
     assert again.best.to_bytes() == result.best.to_bytes()
 
 
+def test_a_regression_search_spares_every_portfolio_start_from_pruning(distance_problem):
+    """Each family's start is scored on all its folds (by default in a regression search);
+    without the rule (``spare_starts=False``, as classification searches prune) a start after
+    the fourth complete trial can be pruned, and the search's own proposals still are."""
+    from mlpilot.search.portfolio import starting_configs
+
+    problem = {**distance_problem, "train_X": distance_problem["train_X"].iloc[:1000],
+               "train_y": distance_problem["train_y"][:1000],
+               "valid_X": distance_problem["valid_X"].iloc[:400],
+               "valid_y": distance_problem["valid_y"][:400]}
+    families = ["lightgbm", "linear", "random_forest", "knn"]
+    starts = len(starting_configs(problem["task"], 1400, families,
+                                  ("identity", "log1p", "sqrt")))
+    options = dict(max_trials=starts + 6, strategy="cv", families=families, ensemble=False)
+    spared = search(problem, **options)
+    earlier = search(problem, spare_starts=False, **options)
+    assert [t.family for t in spared.trials[:starts]] == [
+        "baseline", "lightgbm", "lightgbm", "lightgbm", "linear", "random_forest", "knn",
+        "lightgbm", "lightgbm"]
+    assert [t.state for t in spared.trials[:starts]] == ["complete"] * starts
+    assert "pruned" in [t.state for t in earlier.trials[:starts]]
+    assert "pruned" in [t.state for t in spared.trials[starts:]]
+
+
 def test_the_fold_pool_fits_the_same_models_as_one_fold_at_a_time(delay_problem):
     from mlpilot.core.config import Task
     from mlpilot.search.parallel import FoldPool

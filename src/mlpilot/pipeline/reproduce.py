@@ -196,7 +196,8 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         refit_form=recorded.manifest.get("refit", {}).get("form"),
         fold_repeats=recorded_fold_repeats(recorded.manifest),
         period_share=recorded_period_share(recorded.manifest),
-        feature_checks=recorded_feature_checks(recorded.manifest))
+        feature_checks=recorded_feature_checks(recorded.manifest),
+        spare_starts=recorded_spare_starts(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -319,3 +320,16 @@ def _compare_predictions(recorded: bytes, new: bytes) -> Comparison:
                       f"{differing} of {len(old_arr)} rows differ (largest difference "
                       f"{largest:.3g})")
 
+
+
+def recorded_spare_starts(manifest: dict[str, Any]) -> bool:
+    """Whether the recorded run's median pruning spared the portfolio's starts (its manifest's
+    ``pruning.spares_starts``), or False for a run recorded before they were spared.
+
+    Example:
+        >>> recorded_spare_starts({"pruning": {"after": 4, "spares_starts": True}})
+        True
+        >>> recorded_spare_starts({"feature_checks": 3})
+        False
+    """
+    return bool(manifest.get("pruning", {}).get("spares_starts", False))

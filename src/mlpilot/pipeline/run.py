@@ -33,7 +33,14 @@ from mlpilot.pipeline.registry import load_predictor, move_champion
 from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes, raw_prediction
 from mlpilot.search.clocks import FEATURE_CHECKS
 from mlpilot.search.replay import TrialSpec, replay_search
-from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
+from mlpilot.search.study import (
+    PRUNE_AFTER,
+    Limits,
+    SearchResult,
+    TrialResult,
+    run_search,
+    spares_starts,
+)
 from mlpilot.search.validation import choose_strategy
 from mlpilot.store import repositories as repo
 from mlpilot.store.audit import append_event, current_actor, utcnow
@@ -100,7 +107,7 @@ def execute_run(
     approval_id: int | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
     fold_repeats: int | None = None, period_share: float | None = None,
-    feature_checks: int | None = None,
+    feature_checks: int | None = None, spare_starts: bool | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -125,6 +132,9 @@ def execute_run(
     :data:`~mlpilot.data.split.PERIOD_SHARE`. ``feature_checks`` is which checks of the
     features a time-ordered search makes (:data:`~mlpilot.search.clocks.FEATURE_CHECKS`, the
     default; a search from scratch reproducing a run passes the recorded number).
+    ``spare_starts`` is whether median pruning spares the portfolio's starts; None decides
+    from the task (:func:`mlpilot.search.study.spares_starts`; a search from scratch
+    reproducing a run passes the recorded choice).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -163,7 +173,8 @@ def execute_run(
                             max_trials, observer, actor, trial_sequence, reproduces,
                             max_latency_us=max_latency_us, refit=refit,
                             refit_form=refit_form, fold_repeats=fold_repeats,
-                            period_share=period_share, feature_checks=feature_checks)
+                            period_share=period_share, feature_checks=feature_checks,
+                            spare_starts=spare_starts)
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -183,7 +194,7 @@ def _pipeline(
     reproduces: str | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
     fold_repeats: int | None = None, period_share: float | None = None,
-    feature_checks: int | None = None,
+    feature_checks: int | None = None, spare_starts: bool | None = None,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -194,6 +205,7 @@ def _pipeline(
                    else "stratified" if config.task.is_classification else "random")
     share = PERIOD_SHARE if period_share is None else period_share
     checks = FEATURE_CHECKS if feature_checks is None else int(feature_checks)
+    spare = spares_starts(config.task) if spare_starts is None else bool(spare_starts)
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
                        time_column=config.time_column, period_share=share)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
@@ -256,7 +268,7 @@ def _pipeline(
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
-            repeats=fold_repeats, feature_checks=checks)
+            repeats=fold_repeats, feature_checks=checks, spare_starts=spare)
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
@@ -338,6 +350,7 @@ def _pipeline(
         final_manifest["refit"] = refit_outcome.to_dict()
         final_manifest["validation"] = result.strategy.to_dict()  # what a reproduction repeats
         final_manifest["feature_checks"] = checks
+        final_manifest["pruning"] = {"after": PRUNE_AFTER, "spares_starts": spare}
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()

@@ -3,11 +3,12 @@
 Baseline first (it is always on the leaderboard), then LightGBM at its defaults (fast and
 usually strong, so a good model exists within seconds), on a regression target no value of
 which is negative the same fitted on the target's log and square root
-(:mod:`mlpilot.models.target`; cheap, and early enough that pruning, which starts after four
-complete trials, never stops them on one unlucky fold), then each other family at its
-defaults, then LightGBM variants that often win on tabular data. Overrides name only
-searchable parameters, so every start is also a point of the Optuna search space and teaches
-the sampler.
+(:mod:`mlpilot.models.target`), then each other family at its defaults, then LightGBM
+variants that often win on tabular data. In a regression search median pruning between
+folds never stops a start (:func:`mlpilot.search.study.spares_starts`), so every family is
+scored on all its folds at least once.
+Overrides name only searchable parameters, so every start is also a point of the Optuna
+search space and teaches the sampler.
 
 Example:
     >>> from mlpilot.core.config import Task

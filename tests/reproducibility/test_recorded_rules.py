@@ -1,5 +1,6 @@
-"""A time-ordered split on whole periods: the sliver rule is recorded, and a run recorded
-under the earlier rule replays with the earlier split."""
+"""Rules a run records so that it reproduces after they change: the time-ordered split's
+period share, the feature checks, and which trials median pruning may stop. A run recorded
+under an earlier rule (its manifest without the key) reproduces under that rule."""
 
 from __future__ import annotations
 
@@ -67,6 +68,39 @@ def test_a_search_from_scratch_repeats_the_recorded_feature_checks(tmp_path, fli
             for t in now_manifest["trial_sequence"][:4]] == [False, False, False, True]
     assert not any("time_hour__day" in t["params"].get("_dropped_features", ())
                    for t in manifest["trial_sequence"])
+    result = reproduce_run(ws.store, earlier.run_id, from_scratch=True)
+    assert result.verdict == "identical", result.comparisons
+    ws.close()
+
+
+def test_a_search_from_scratch_prunes_by_the_recorded_rule(tmp_path, flights_frame):
+    """A cross-validated regression run recorded before the portfolio's starts were spared
+    (no ``pruning`` in its manifest: a start could be pruned) searched from scratch again
+    prunes as it did, not as today's search would, and matches; a run now records the rule."""
+    ws = Workspace(tmp_path / "ws")
+    frame = flights_frame.iloc[::50].reset_index(drop=True).iloc[:800].drop(
+        columns=["time_hour", "delayed"])
+    project = ws.create_project("spared", frame, "distance", task="regression",
+                                metric="rmse", seed=0)
+    project.approve(time=120, cpus=2)
+    # the baseline, LightGBM on the target, its log and its square root, then the starts of
+    # linear, CatBoost, XGBoost, ExtraTrees, the random forest and k-NN: pruning may begin
+    # after the fourth complete trial
+    starts = 10
+    now = execute_run(ws.store, "spared", max_trials=starts)
+    earlier = execute_run(ws.store, "spared", max_trials=starts, spare_starts=False)
+    with ws.store.transaction() as session:
+        now_manifest = json.loads(repo.get_run(session, now.run_id).manifest_json)
+        row = repo.get_run(session, earlier.run_id)
+        manifest = json.loads(row.manifest_json)
+        assert now_manifest["validation"]["kind"] == "cv"
+        assert now_manifest["pruning"] == {"after": 4, "spares_starts": True}
+        assert manifest["pruning"] == {"after": 4, "spares_starts": False}
+        del manifest["pruning"]  # as recorded before the rule was
+        row.manifest_json = json.dumps(manifest)
+    states = [t["state"] for t in now_manifest["trial_sequence"][:starts]]
+    assert states == ["complete"] * starts, states
+    assert "pruned" in [t["state"] for t in manifest["trial_sequence"][:starts]]
     result = reproduce_run(ws.store, earlier.run_id, from_scratch=True)
     assert result.verdict == "identical", result.comparisons
     ws.close()
