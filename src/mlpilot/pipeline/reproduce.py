@@ -261,6 +261,19 @@ def recorded_feature_checks(manifest: dict[str, Any]) -> int:
     return int(manifest.get("feature_checks", 1))
 
 
+def recorded_spare_starts(manifest: dict[str, Any]) -> bool:
+    """Whether the recorded run's median pruning spared the portfolio's starts (its manifest's
+    ``pruning.spares_starts``), or False for a run recorded before they were spared.
+
+    Example:
+        >>> recorded_spare_starts({"pruning": {"after": 4, "spares_starts": True}})
+        True
+        >>> recorded_spare_starts({"feature_checks": 3})
+        False
+    """
+    return bool(manifest.get("pruning", {}).get("spares_starts", False))
+
+
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:
     """Compare the new run with the recorded one, aspect by aspect."""
     with store.transaction() as session:
@@ -319,17 +332,3 @@ def _compare_predictions(recorded: bytes, new: bytes) -> Comparison:
     return Comparison("test predictions", False,
                       f"{differing} of {len(old_arr)} rows differ (largest difference "
                       f"{largest:.3g})")
-
-
-
-def recorded_spare_starts(manifest: dict[str, Any]) -> bool:
-    """Whether the recorded run's median pruning spared the portfolio's starts (its manifest's
-    ``pruning.spares_starts``), or False for a run recorded before they were spared.
-
-    Example:
-        >>> recorded_spare_starts({"pruning": {"after": 4, "spares_starts": True}})
-        True
-        >>> recorded_spare_starts({"feature_checks": 3})
-        False
-    """
-    return bool(manifest.get("pruning", {}).get("spares_starts", False))
