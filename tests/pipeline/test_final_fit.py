@@ -14,7 +14,7 @@ from mlpilot.core.config import ProjectConfig, Task
 from mlpilot.data.schema import Schema, infer_schema, validate_prediction_input
 from mlpilot.data.split import Split, make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric
-from mlpilot.pipeline.final_fit import HURTS_SHARE, final_fit
+from mlpilot.pipeline.final_fit import HURTS_SHARE, final_fit, probes
 from mlpilot.pipeline.run import encode_target
 from mlpilot.pipeline.rundata import raw_prediction
 from mlpilot.search.refit import refit_all
@@ -27,13 +27,13 @@ class Case:
     """A searched flights problem: the labelled rows, their split and the search result."""
 
     def __init__(self, frame: pd.DataFrame, target: str, task: Task, metric: str,
-                 strategy: str) -> None:
-        self.config = ProjectConfig("flights", target, task, metric, time_column="time_hour")
-        self.schema: Schema = infer_schema(frame, target=target, time_column="time_hour")
+                 strategy: str, time_column: str | None = "time_hour") -> None:
+        self.config = ProjectConfig("flights", target, task, metric, time_column=time_column)
+        self.schema: Schema = infer_schema(frame, target=target, time_column=time_column)
         self.X = validate_prediction_input(frame, self.schema)
         self.y, self.classes = encode_target(frame[target], task)
         self.split: Split = make_split(frame, target=target, task=task, seed=0,
-                                       time_column="time_hour")
+                                       time_column=time_column)
         self.metric = get_metric(metric, task)
         part = {name: (self.X.iloc[idx].reset_index(drop=True), self.y[idx])
                 for name, idx in (("train", self.split.train), ("valid", self.split.valid))}
@@ -186,3 +186,20 @@ def test_a_bag_is_refit_without_a_probe(flights_slice):
     outcome = case.final_fit("perfect")  # no probe, so not even perfect predictions stop it
     assert outcome.form == "bag" and outcome.probe is None and outcome.done
     assert "probe" not in outcome.to_dict()
+
+
+def test_a_shuffled_split_is_refit_without_a_probe(flights_slice):
+    """Rows drawn like the searched ones: the final fit refits every member on every row
+    with no probe, so not even perfect predictions as evaluated stop it."""
+    frame = flights_slice.iloc[:2000].drop(columns="time_hour").reset_index(drop=True)
+    case = Case(frame, "distance", Task.REGRESSION, "rmse", "holdout", time_column=None)
+    assert case.split.method != "time-ordered" and not probes(case.config)
+    outcome = case.final_fit("perfect")
+    assert outcome.form == "one" and outcome.probe is None and outcome.done
+    assert outcome.rows == len(case.y) and "probe" not in outcome.reason
+    assert outcome.refit_trials == [m.trial for m in case.result.members]
+    # the same members in a project with a time column are probed first, and perfect
+    # predictions as evaluated stop them
+    case.config = dataclasses.replace(case.config, time_column="time_hour")
+    probed = case.final_fit("perfect")
+    assert probes(case.config) and probed.probe["hurts"] and not probed.done

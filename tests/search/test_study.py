@@ -344,13 +344,15 @@ def test_a_replay_blends_from_the_trials_the_recorded_ensemble_blended(delay_pro
     assert offered == [{int(n) for n in weakest}]
 
 
-@pytest.mark.parametrize("strategy,name,families", [
-    ("holdout", "delay_problem", ["lightgbm", "linear", "knn", "xgboost"]),
-    ("cv", "distance_problem", ["knn", "linear", "extra_trees"])])
+@pytest.mark.parametrize("strategy,name,families,probe", [
+    ("holdout", "delay_problem", ["lightgbm", "linear", "knn", "xgboost"], True),
+    ("holdout", "delay_problem", ["lightgbm", "linear", "knn", "xgboost"], False),
+    ("cv", "distance_problem", ["knn", "linear", "extra_trees"], True)])
 def test_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
-        strategy, name, families, request, monkeypatch):
+        strategy, name, families, probe, request, monkeypatch):
     """After a holdout, and after cross-validating a regression (whose final fit refits one
-    model per member, the "one" form), the reserve is the planned ensemble's final fit."""
+    model per member, the "one" form), the reserve is the planned ensemble's final fit, with
+    its probe when one precedes it (a time-ordered split) and without it when none does."""
     import mlpilot.search.study as study
     from mlpilot.search.refit import affordable, refit_cost
 
@@ -367,7 +369,7 @@ def test_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
     rows = len(problem["train_y"]) + len(problem["valid_y"])
     budget = Budget(8.0)
     result = search(problem, budget=budget, refit_rows=rows, strategy=strategy,
-                    families=families)
+                    families=families, refit_probe=probe)
     assert result.strategy.kind == strategy
     if strategy == "holdout":
         assert result.best_trial.family == "ensemble", "the test needs a blend to plan"
@@ -375,7 +377,7 @@ def test_the_search_keeps_back_the_final_fit_of_the_ensemble_it_builds(
     # (after a holdout every family's best trial was a candidate, so they may lie outside the
     # 12 best); the probe fits the searched rows (training and validation), the final fit
     # every row
-    options = {"fits": [rows, rows], "task": problem["task"],
+    options = {"fits": [rows, rows] if probe else [rows], "task": problem["task"],
                "strategy": result.strategy, "searched_rows": result.rows_per_fit, "form": "one"}
     most = study.REFIT_MAX_SHARE * budget.seconds
     chosen, _ = affordable(result.members, most, **options)

@@ -26,7 +26,7 @@ from mlpilot.data.sources import parquet_bytes_to_table
 from mlpilot.data.split import PERIOD_SHARE, make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
 from mlpilot.pipeline.data_quality import run_data_checks
-from mlpilot.pipeline.final_fit import final_fit
+from mlpilot.pipeline.final_fit import final_fit, probes
 from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
@@ -268,7 +268,8 @@ def _pipeline(
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
-            repeats=fold_repeats, feature_checks=checks, spare_starts=spare)
+            repeats=fold_repeats, feature_checks=checks, spare_starts=spare,
+            refit_probe=probes(config))
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe

@@ -169,7 +169,7 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
                replay: Sequence[Any] | None = None,
                refit_rows: int | None = None, repeats: int | None = None,
                feature_checks: int = FEATURE_CHECKS,
-               spare_starts: bool | None = None) -> SearchResult:
+               spare_starts: bool | None = None, refit_probe: bool = True) -> SearchResult:
     """Search model families and hyperparameters; return every trial and the chosen Predictor.
 
     Args:
@@ -194,9 +194,10 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
             refit in order, without deadlines, instead of searching.
         refit_rows: the rows the final fit on every labelled row will use
             (:func:`mlpilot.search.refit.refit_all`, run after the search): the search keeps
-            back the time it is estimated to take (with the probe on the searched rows that
-            decides whether it pays, :mod:`mlpilot.pipeline.final_fit`). None: no final fit
-            follows.
+            back the time it is estimated to take. None: no final fit follows.
+        refit_probe: whether that final fit, when it fits one model per member, is preceded
+            by a probe on the searched rows that decides whether it pays (a time-ordered
+            split; :mod:`mlpilot.pipeline.final_fit`): the time kept back counts it.
         repeats: how many times a cross-validated search draws its folds, as a recorded run
             did (a replay of a run recorded under another rule); None: chosen from the rows
             and the metric (:func:`mlpilot.search.validation.choose_strategy`).
@@ -228,8 +229,8 @@ def run_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid
         refit_rows = (refit_rows if replay is None and max_trials is None else None)
         loop = _Loop(problem, scorer, limits, budget, reserve, replay is not None, on_trial,
                      whole_budget=max_trials is not None, refit_rows=refit_rows,
-                     spare_starts=spares_starts(task) if spare_starts is None
-                     else spare_starts)
+                     refit_probe=refit_probe,
+                     spare_starts=spares_starts(task) if spare_starts is None else spare_starts)
         if replay is not None:
             configs: Iterator[_Config] = _replayed(replay)
         else:
@@ -402,7 +403,8 @@ class _Loop:
     def __init__(self, problem: Problem, scorer: Scorer, limits: Limits, budget: Budget,
                  reserve: float, replaying: bool,
                  on_trial: Callable[[TrialResult], None] | None, whole_budget: bool,
-                 refit_rows: int | None = None, spare_starts: bool = False) -> None:
+                 refit_rows: int | None = None, spare_starts: bool = False,
+                 refit_probe: bool = True) -> None:
         self.problem, self.scorer, self.limits = problem, scorer, limits
         self.spare_starts = spare_starts
         self.budget, self.reserve, self.replaying = budget, reserve, replaying
@@ -411,6 +413,7 @@ class _Loop:
         self.whole_budget = whole_budget
         self.on_trial = on_trial
         self.refit_rows = refit_rows
+        self.refit_probe = refit_probe
         self.trials: list[TrialResult] = []
         self.fits: dict[int, TrialFit] = {}
         self.seen: dict[bytes, int] = {}
@@ -529,11 +532,11 @@ class _Loop:
         """Time kept back from the trials: the final steps, plus, when the final fit on every
         labelled row follows, at most :data:`REFIT_MAX_SHARE` of the budget for it. When that
         fit refits one model per member (the "one" form: after a holdout, and after
-        cross-validating a regression), the probe and final fit of the ensemble the search
-        would build now (:meth:`_planned_refit`); when it bags each member again (a
-        cross-validated classification), the best trial's estimated refit times
-        :data:`REFIT_ENSEMBLE` for the ensemble's further members, or nothing when even the
-        best trial alone would take more than that share. On ames at 60 s that best-trial
+        cross-validating a regression), the final fit (and after a time-ordered split its
+        probe) of the ensemble the search would build now (:meth:`_planned_refit`); when it
+        bags each member again (a cross-validated classification), the best trial's estimated
+        refit times :data:`REFIT_ENSEMBLE` for the ensemble's further members, or nothing when
+        even the best trial alone would take more than that share. On ames at 60 s that best-trial
         reserve let a cross-validated regression run on until its final fit could refit 1 of
         the 6 members (served RMSE 24,827 to 25,936 over five runs on one code path); the plan
         stops it in time for 2 of 3 (25,088, 25,091, 25,096)."""
@@ -545,8 +548,9 @@ class _Loop:
         if not scored:
             return self.reserve
         form = refit_form(self.problem.task, self.problem.strategy, self.refit_rows)
-        # a "one" refit is preceded by its probe on the searched rows (pipeline/final_fit.py)
-        rows = [len(self.problem.y)] if form == "one" else []
+        # after a time-ordered split a "one" refit is preceded by its probe on the searched
+        # rows (pipeline/final_fit.py)
+        rows = [len(self.problem.y)] if form == "one" and self.refit_probe else []
         rows.append(self.refit_rows)
         most = REFIT_MAX_SHARE * self.budget.seconds
         if form == "one":
@@ -566,8 +570,8 @@ class _Loop:
         """After a holdout, or a cross-validated regression: the seconds the final steps of
         the ensemble the search would build now need, at most ``most``. Greedy selection over
         the candidates (a seeded sample of at most :data:`PLAN_ROWS` validation or
-        out-of-fold rows) gives its members; the estimated probe and
-        final fit (on ``rows``) of those the final fit would refit in ``most`` seconds
+        out-of-fold rows) gives its members; the estimated final fit (with its probe, on
+        ``rows``) of those the final fit would refit in ``most`` seconds
         (:func:`mlpilot.search.refit.affordable`: a slow member is kept as validated), and
         writing every member twice. With each family's best among the candidates, the
         ensemble is often mixed, and its cheap members are what the final fit refits (one
