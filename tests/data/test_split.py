@@ -176,3 +176,17 @@ def test_whole_periods_are_kept_when_no_part_shrinks_below_half():
     assert set(year.iloc[split.valid]) == {2018} and set(year.iloc[split.test]) == {2019}
     assert split == make_split(df, target="y", task=Task.BINARY, seed=0, time_column="year",
                                period_share=0.0)
+
+
+def test_the_recorded_rule_never_leaves_the_test_part_empty():
+    """Under the recorded rule of earlier runs (``period_share=0``) a first cut moved to the
+    end of its period could leave fewer rows than the validation asks for, and the test part
+    none (train 25, validation 4, test 0 before): the test part keeps the latest row."""
+    df = _years({2015: 4, 2016: 5, 2017: 7, 2018: 9, 2019: 4})
+    split = make_split(df, target="y", task=Task.REGRESSION, seed=0, time_column="year",
+                       period_share=0.0)
+    assert (split.train.size, split.valid.size, split.test.size) == (25, 3, 1)
+    year = df["year"]
+    assert set(year.iloc[split.train]) == {2015, 2016, 2017, 2018}
+    assert set(year.iloc[split.valid]) == set(year.iloc[split.test]) == {2019}
+    assert split.test[0] == len(df) - 1  # the latest row

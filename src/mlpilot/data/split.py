@@ -204,8 +204,10 @@ def _time_ordered(df: pd.DataFrame, time_column: str, sizes: tuple[int, int, int
     # cut comes n_valid rows later) and that share of the test's
     right = 2.0 if period_share == 0 else max(2.0, n_valid + period_share * n_test)
     cut1 = _snap(n_train, ordered, 0, n, min_left=period_share * n_train, min_right=right)
-    cut2 = _snap(cut1 + n_valid, ordered, cut1, n, min_left=period_share * n_valid,
-                 min_right=period_share * n_test)
+    # a first cut moved later may leave fewer rows than the validation asks: the test part
+    # keeps at least one (the first cut leaves at least two rows after it)
+    cut2 = _snap(min(cut1 + n_valid, n - 1), ordered, cut1, n,
+                 min_left=period_share * n_valid, min_right=period_share * n_test)
     return Split(order[:cut1], order[cut1:cut2], order[cut2:], "time-ordered")
 
 
