@@ -8,7 +8,9 @@ import json
 
 import numpy as np
 
+from mlpilot.core.config import Task
 from mlpilot.pipeline.reproduce import reproduce_run
+from mlpilot.pipeline.rules import Rules
 from mlpilot.pipeline.run import execute_run
 from mlpilot.pipeline.workspace import Workspace
 from mlpilot.store import repositories as repo
@@ -32,8 +34,13 @@ def test_the_split_share_is_recorded_and_an_earlier_rule_replays(tmp_path, fligh
     assert run.id == outcome.run_id
     assert run.split["counts"] == {"train": 800, "valid": 180, "test": 220}
     assert run.split["period_share"] == 0.5 == run.manifest["split"]["period_share"]
+    # every rule a run follows reads back from its manifest as today's
+    today = Rules()
+    assert Rules.recorded(run.manifest) == Rules(
+        fold_repeats=run.manifest["validation"]["repeats"], period_share=today.period_share,
+        feature_checks=today.feature_checks, spare_starts=today.spares_starts(Task.BINARY))
 
-    earlier = execute_run(ws.store, "years", max_trials=3, period_share=0.0)
+    earlier = execute_run(ws.store, "years", max_trials=3, rules=Rules(period_share=0.0))
     with ws.store.transaction() as session:
         row = repo.get_run(session, earlier.run_id)
         assert json.loads(row.split_json)["counts"] == {"train": 800, "valid": 390, "test": 10}
@@ -55,7 +62,7 @@ def test_a_search_from_scratch_repeats_the_recorded_feature_checks(tmp_path, fli
                                 seed=0, time_column="time_hour")
     project.approve(time=60, cpus=2)
     now = execute_run(ws.store, "hours", max_trials=4)
-    earlier = execute_run(ws.store, "hours", max_trials=4, feature_checks=1)
+    earlier = execute_run(ws.store, "hours", max_trials=4, rules=Rules(feature_checks=1))
     with ws.store.transaction() as session:
         now_manifest = json.loads(repo.get_run(session, now.run_id).manifest_json)
         row = repo.get_run(session, earlier.run_id)
@@ -88,7 +95,8 @@ def test_a_search_from_scratch_prunes_by_the_recorded_rule(tmp_path, flights_fra
     # after the fourth complete trial
     starts = 10
     now = execute_run(ws.store, "spared", max_trials=starts)
-    earlier = execute_run(ws.store, "spared", max_trials=starts, spare_starts=False)
+    earlier = execute_run(ws.store, "spared", max_trials=starts,
+                          rules=Rules(spare_starts=False))
     with ws.store.transaction() as session:
         now_manifest = json.loads(repo.get_run(session, now.run_id).manifest_json)
         row = repo.get_run(session, earlier.run_id)

@@ -23,6 +23,7 @@ from mlpilot.core.hashing import hash_json, sha256_bytes
 from mlpilot.pipeline.manifest import Difference, environment_differences, full_environment
 from mlpilot.pipeline.observer import RunObserver
 from mlpilot.pipeline.registry import load_predictor
+from mlpilot.pipeline.rules import Rules
 from mlpilot.pipeline.run import execute_run
 from mlpilot.pipeline.rundata import (
     load_run_data,
@@ -194,10 +195,7 @@ def reproduce_recorded(store: StoreHandle, recorded: Recorded, *, from_scratch: 
         reproduces=recorded.run_id, approval_id=recorded.approval_id,
         refit=recorded_refit(recorded.manifest),
         refit_form=recorded.manifest.get("refit", {}).get("form"),
-        fold_repeats=recorded_fold_repeats(recorded.manifest),
-        period_share=recorded_period_share(recorded.manifest),
-        feature_checks=recorded_feature_checks(recorded.manifest),
-        spare_starts=recorded_spare_starts(recorded.manifest))
+        rules=Rules.recorded(recorded.manifest))
     comparisons = compare(store, recorded, outcome.run_id)
     result = Reproduction(original_run=recorded.run_id, new_run=outcome.run_id,
                           mode="scratch" if from_scratch else "replay",
@@ -220,58 +218,6 @@ def recorded_refit(manifest: dict[str, Any]) -> list[int] | bool:
     if "rows" not in refit:
         return False
     return [int(m["trial"]) for m in refit.get("members", []) if m.get("refit")]
-
-
-def recorded_fold_repeats(manifest: dict[str, Any]) -> int:
-    """How many times the recorded run drew its cross-validation folds: its manifest's
-    ``validation.repeats``, or 1 for a run recorded before the folds could be repeated.
-
-    Example:
-        >>> recorded_fold_repeats({"validation": {"kind": "cv", "folds": 5, "repeats": 2}})
-        2
-        >>> recorded_fold_repeats({"refit": {"rows": 331}})
-        1
-    """
-    return int(manifest.get("validation", {}).get("repeats", 1))
-
-
-def recorded_period_share(manifest: dict[str, Any]) -> float:
-    """The recorded run's rule for keeping a period in one part of a time-ordered split (its
-    manifest's ``split.period_share``), or 0 for a run recorded before the rule had a share
-    (any cut moved to a period's edge that left no part empty).
-
-    Example:
-        >>> recorded_period_share({"split": {"method": "time-ordered", "period_share": 0.5}})
-        0.5
-        >>> recorded_period_share({"split": {"method": "time-ordered"}})
-        0.0
-    """
-    return float(manifest.get("split", {}).get("period_share", 0.0))
-
-
-def recorded_feature_checks(manifest: dict[str, Any]) -> int:
-    """Which checks of the features the recorded run's search made on time-ordered rows
-    (:data:`mlpilot.search.clocks.FEATURE_CHECKS`): its manifest's ``feature_checks``, or 1
-    (the numeric clocks alone) for a run recorded before the number was.
-
-    Example:
-        >>> recorded_feature_checks({"feature_checks": 3}), recorded_feature_checks({})
-        (3, 1)
-    """
-    return int(manifest.get("feature_checks", 1))
-
-
-def recorded_spare_starts(manifest: dict[str, Any]) -> bool:
-    """Whether the recorded run's median pruning spared the portfolio's starts (its manifest's
-    ``pruning.spares_starts``), or False for a run recorded before they were spared.
-
-    Example:
-        >>> recorded_spare_starts({"pruning": {"after": 4, "spares_starts": True}})
-        True
-        >>> recorded_spare_starts({"feature_checks": 3})
-        False
-    """
-    return bool(manifest.get("pruning", {}).get("spares_starts", False))
 
 
 def compare(store: StoreHandle, recorded: Recorded, new_run_id: str) -> list[Comparison]:

@@ -23,15 +23,15 @@ from mlpilot.core.errors import ApprovalError, DataError
 from mlpilot.core.hashing import hash_json
 from mlpilot.data.schema import Schema, validate_prediction_input
 from mlpilot.data.sources import parquet_bytes_to_table
-from mlpilot.data.split import PERIOD_SHARE, make_split
+from mlpilot.data.split import make_split
 from mlpilot.evaluation.metrics import evaluate, get_metric, is_better
 from mlpilot.pipeline.data_quality import run_data_checks
 from mlpilot.pipeline.final_fit import final_fit, probes
 from mlpilot.pipeline.manifest import build_manifest, complete_manifest
 from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
+from mlpilot.pipeline.rules import Rules
 from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes, raw_prediction
-from mlpilot.search.clocks import FEATURE_CHECKS
 from mlpilot.search.replay import TrialSpec, replay_search
 from mlpilot.search.study import (
     PRUNE_AFTER,
@@ -39,7 +39,6 @@ from mlpilot.search.study import (
     SearchResult,
     TrialResult,
     run_search,
-    spares_starts,
 )
 from mlpilot.search.validation import choose_strategy
 from mlpilot.store import repositories as repo
@@ -106,8 +105,7 @@ def execute_run(
     trial_sequence: Sequence[TrialSpec] | None = None, reproduces: str | None = None,
     approval_id: int | None = None, max_latency_us: float | None = None,
     refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
-    fold_repeats: int | None = None, period_share: float | None = None,
-    feature_checks: int | None = None, spare_starts: bool | None = None,
+    rules: Rules | None = None,
 ) -> RunOutcome:
     """Run the whole pipeline for ``project_name`` inside its approved budget.
 
@@ -124,17 +122,9 @@ def execute_run(
     its trials; not with a latency limit), False skips it, and a sequence of trial numbers
     refits exactly those without a deadline (a reproduction passes the recorded ones), in
     ``refit_form`` (the recorded ``"bag"`` or ``"one"``; None with a sequence: a run recorded
-    before the form was, which bagged again after cross-validation). ``fold_repeats`` is the
-    number of times the recorded run drew its cross-validation folds (a reproduction passes
-    it); None chooses from the rows and the metric. ``period_share`` is the time-ordered
-    split's rule for keeping a period in one part (:func:`mlpilot.data.split.make_split`; a
-    reproduction passes the recorded one); None is the current
-    :data:`~mlpilot.data.split.PERIOD_SHARE`. ``feature_checks`` is which checks of the
-    features a time-ordered search makes (:data:`~mlpilot.search.clocks.FEATURE_CHECKS`, the
-    default; a search from scratch reproducing a run passes the recorded number).
-    ``spare_starts`` is whether median pruning spares the portfolio's starts; None decides
-    from the task (:func:`mlpilot.search.study.spares_starts`; a search from scratch
-    reproducing a run passes the recorded choice).
+    before the form was, which bagged again after cross-validation). ``rules`` are the rules
+    mlpilot has changed that the run follows (:class:`~mlpilot.pipeline.rules.Rules`; None:
+    today's; a reproduction passes the recorded run's).
     """
     observer = observer or SilentObserver()
     with store.transaction() as session:
@@ -172,9 +162,7 @@ def execute_run(
         outcome = _pipeline(store, project, config, schema, dataset, run_id, spec, budget,
                             max_trials, observer, actor, trial_sequence, reproduces,
                             max_latency_us=max_latency_us, refit=refit,
-                            refit_form=refit_form, fold_repeats=fold_repeats,
-                            period_share=period_share, feature_checks=feature_checks,
-                            spare_starts=spare_starts)
+                            refit_form=refit_form, rules=rules or Rules())
     except BaseException as exc:
         with store.transaction() as session:
             row = repo.get_run(session, run_id)
@@ -192,9 +180,8 @@ def _pipeline(
     dataset: Any, run_id: str, spec: BudgetSpec, budget: Budget, max_trials: int | None,
     observer: RunObserver, actor: str, trial_sequence: Sequence[TrialSpec] | None = None,
     reproduces: str | None = None, max_latency_us: float | None = None,
-    refit: bool | Sequence[int] | None = None, refit_form: str | None = None,
-    fold_repeats: int | None = None, period_share: float | None = None,
-    feature_checks: int | None = None, spare_starts: bool | None = None,
+    refit: bool | Sequence[int] | None = None, refit_form: str | None = None, *,
+    rules: Rules,
 ) -> RunOutcome:
     observer.stage("load", f"dataset v{dataset.version}")
     frame = parquet_bytes_to_table(store.objects.get(dataset.sha256))
@@ -203,9 +190,8 @@ def _pipeline(
 
     observer.stage("split", f"time-ordered by {config.time_column!r}" if config.time_column
                    else "stratified" if config.task.is_classification else "random")
-    share = PERIOD_SHARE if period_share is None else period_share
-    checks = FEATURE_CHECKS if feature_checks is None else int(feature_checks)
-    spare = spares_starts(config.task) if spare_starts is None else bool(spare_starts)
+    share = rules.period_share
+    spare = rules.spares_starts(config.task)
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
                        time_column=config.time_column, period_share=share)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
@@ -260,7 +246,7 @@ def _pipeline(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
             budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
-            allow_cv=allow_cv, limits=limits, on_trial=on_trial, repeats=fold_repeats)
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial, repeats=rules.fold_repeats)
     else:
         result = run_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
@@ -268,7 +254,8 @@ def _pipeline(
             n_threads=spec.cpus, max_trials=max_trials, on_trial=on_trial,
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
-            repeats=fold_repeats, feature_checks=checks, spare_starts=spare,
+            repeats=rules.fold_repeats, feature_checks=rules.feature_checks,
+            spare_starts=spare,
             refit_probe=probes(config))
 
     observer.stage("evaluate", "untouched test rows")
@@ -350,7 +337,7 @@ def _pipeline(
             evaluated_artifact_sha256=evaluated_sha)
         final_manifest["refit"] = refit_outcome.to_dict()
         final_manifest["validation"] = result.strategy.to_dict()  # what a reproduction repeats
-        final_manifest["feature_checks"] = checks
+        final_manifest["feature_checks"] = rules.feature_checks
         final_manifest["pruning"] = {"after": PRUNE_AFTER, "spares_starts": spare}
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
