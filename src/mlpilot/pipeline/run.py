@@ -255,8 +255,7 @@ def _pipeline(
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
             repeats=rules.fold_repeats, feature_checks=rules.feature_checks,
-            spare_starts=spare,
-            refit_probe=probes(config))
+            spare_starts=spare, refit_probe=probes(config))
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe

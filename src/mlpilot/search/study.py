@@ -570,8 +570,9 @@ class _Loop:
         """After a holdout, or a cross-validated regression: the seconds the final steps of
         the ensemble the search would build now need, at most ``most``. Greedy selection over
         the candidates (a seeded sample of at most :data:`PLAN_ROWS` validation or
-        out-of-fold rows) gives its members; the estimated final fit (with its probe, on
-        ``rows``) of those the final fit would refit in ``most`` seconds
+        out-of-fold rows) gives its members; the estimated fits on each of ``rows`` (the
+        probe's, when one precedes the final fit, then the final fit's) of those the final fit
+        would refit in ``most`` seconds
         (:func:`mlpilot.search.refit.affordable`: a slow member is kept as validated), and
         writing every member twice. With each family's best among the candidates, the
         ensemble is often mixed, and its cheap members are what the final fit refits (one
