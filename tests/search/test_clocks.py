@@ -219,14 +219,15 @@ def test_a_calendar_label_is_a_clock_and_is_dropped_like_one():
     assert exported.rows_checked == 200 and exported.max_abs_diff < 1e-5
 
 
-def _paydays(later: bool) -> tuple[pd.DataFrame, np.ndarray, Schema]:
-    """Hourly rows over four months (the training rows' 87 days repeat the day of the month
-    under 3 times): y follows x, plus 4 on the first three days of each month, on every row
-    when ``later`` and on the training rows alone otherwise (a pattern of the training
-    months that does not recur)."""
+def _paydays(later: bool, start: str = "2024-01-01"
+             ) -> tuple[pd.DataFrame, np.ndarray, Schema]:
+    """Hourly rows over four months from ``start`` (the training rows' 87 days repeat the day
+    of the month under 3 times): y follows x, plus 4 on the first three days of each month, on
+    every row when ``later`` and on the training rows alone otherwise (a pattern of the
+    training months that does not recur)."""
     rng = np.random.default_rng(1)
     n = 3000
-    when = pd.date_range("2024-01-01", periods=n, freq="h")
+    when = pd.date_range(start, periods=n, freq="h")
     x = rng.uniform(0, 10, n)
     cut = int(n * 0.7)
     payday = (when.day <= 3) & ((np.arange(n) < cut) | later)
@@ -269,3 +270,28 @@ def test_a_short_cycle_is_left_out_when_the_later_rows_say_so(later):
     assert clocks_module.find_short_cycles(365 * 86_400.0, ["when__day"], "when") == []
     assert clocks_module.find_short_cycles(364 * 86_400.0, ["when__day"], "when") == [
         "when__day"]
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_a_short_cycle_is_checked_when_nothing_counts_time(later):
+    """From November to February no calendar part is a clock (the validation rows' day of the
+    year, month and year all lie inside the training rows' range, which spans New Year), so
+    the first configuration is fitted once more without the day of the month alone, straight
+    after it, and the later trials follow that fit as in the test above."""
+    X, y, schema = _paydays(later, start="2023-11-01")
+    cut = int(len(X) * 0.7)
+    tree = FeaturePipeline("tree").fit(X.iloc[:cut], schema)
+    assert find_clocks(tree.transform(X.iloc[:cut]), tree.transform(X.iloc[cut:]),
+                       tree.feature_names_, tree.categorical_indices_, "when") == []
+    result = run_search(X.iloc[:cut], y[:cut], X.iloc[cut:], y[cut:], schema=schema,
+                        task=Task.REGRESSION, classes=None, scorer=Rmse(), budget=Budget(120),
+                        seed=0, n_threads=2, families=["lightgbm"], strategy="holdout",
+                        allow_cv=False, max_trials=4)
+    first, cycles, after = result.trials[1:4]
+    assert [t.family for t in result.trials[:4]] == ["baseline", *["lightgbm"] * 3]
+    assert DROP_KEY not in first.params
+    assert cycles.seed == first.seed and cycles.params == {**first.params, DROP_KEY: ["when__day"]}
+    if later:
+        assert cycles.score > first.score and DROP_KEY not in after.params
+    else:
+        assert cycles.score < first.score and after.params[DROP_KEY] == ["when__day"]
