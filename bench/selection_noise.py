@@ -51,14 +51,19 @@ def rmse(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=100, help="the search's trial count")
     parser.add_argument("--top", type=int, default=8, help="best trials to re-score")
     parser.add_argument("--partitions", type=int, default=3, help="fresh fold partitions")
     args = parser.parse_args()
-    meta = json.loads((DATASETS / "catalog.json").read_text())[args.dataset]
+    catalog = json.loads((DATASETS / "catalog.json").read_text())
+    if args.dataset not in catalog:
+        sys.exit(f"selection_noise.py: no dataset {args.dataset!r} in {DATASETS / 'catalog.json'}"
+                 f"; expected one of {', '.join(sorted(catalog))}")
+    meta = catalog[args.dataset]
     if meta["task"] != "regression":
         sys.exit(f"selection_noise.py: {args.dataset} is a {meta['task']} dataset; expected a "
                  "regression (RMSE) one such as ames, diabetes or wage")
