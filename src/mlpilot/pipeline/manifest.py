@@ -110,7 +110,9 @@ def complete_manifest(manifest: dict[str, Any], *, trials: Iterable[Any],
                       ) -> dict[str, Any]:
     """The manifest with what the run did and produced (written when it finishes)."""
     sequence = [{"number": t.number, "family": t.family, "params": dict(t.params),
-                 "seed": t.seed, "state": t.state, "score": t.score} for t in trials]
+                 "seed": t.seed, "state": t.state, "score": t.score,
+                 **({"proposed": True} if getattr(t, "proposed", False) else {})}
+                for t in trials]
     return {
         **manifest,
         "seeds": derived_seeds(int(manifest["seed"]), (t["number"] for t in sequence)),

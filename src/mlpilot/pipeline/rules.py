@@ -2,17 +2,19 @@
 
 Some of a run's choices are rules that a later mlpilot decides differently: how many times a
 cross-validated search draws its folds, how a time-ordered split keeps a period in one part,
-which checks of the features a time-ordered search makes, and whether median pruning spares
-the portfolio's starts. A run records the rule it followed in its manifest, and a search
-from scratch that reproduces it reads them back (:meth:`Rules.recorded`), so it searches as
-the run did; a run recorded before a rule was recorded followed the rule of its time, which
-the reading gives. A new run follows :class:`Rules` at their defaults, today's rules.
+which checks of the features a time-ordered search makes, whether median pruning spares the
+portfolio's starts, and whether the ensemble's candidates are guarded against overtuning. A
+run records the rule it followed in its manifest, and a search from scratch that reproduces
+it reads them back (:meth:`Rules.recorded`), so it searches as the run did; a run recorded
+before a rule was recorded followed the rule of its time, which the reading gives. A new
+run follows :class:`Rules` at their defaults, today's rules.
 
 Example:
     >>> Rules().period_share == PERIOD_SHARE and Rules().feature_checks == FEATURE_CHECKS
     True
-    >>> Rules.recorded({"split": {"method": "time-ordered"}})
-    Rules(fold_repeats=1, period_share=0.0, feature_checks=1, spare_starts=False)
+    >>> Rules.recorded({"split": {"method": "time-ordered"}})  # doctest: +NORMALIZE_WHITESPACE
+    Rules(fold_repeats=1, period_share=0.0, feature_checks=1, spare_starts=False,
+          guard_candidates=False)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from mlpilot.core.config import Task
 from mlpilot.data.split import PERIOD_SHARE
 from mlpilot.search.clocks import FEATURE_CHECKS
-from mlpilot.search.study import spares_starts
+from mlpilot.search.study import guards_candidates, spares_starts
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,16 @@ class Rules:
             (:data:`mlpilot.search.clocks.FEATURE_CHECKS`).
         spare_starts: whether median pruning spares the portfolio's starts; None decides
             from the task (:func:`mlpilot.search.study.spares_starts`).
+        guard_candidates: whether a proposed configuration must beat the best start by a
+            margin to be chosen; None decides from the task
+            (:func:`mlpilot.search.study.guards_candidates`).
     """
 
     fold_repeats: int | None = None
     period_share: float = PERIOD_SHARE
     feature_checks: int = FEATURE_CHECKS
     spare_starts: bool | None = None
+    guard_candidates: bool | None = None
 
     def spares_starts(self, task: Task) -> bool:
         """Whether pruning spares the portfolio's starts in a search of ``task``.
@@ -56,13 +62,25 @@ class Rules:
         """
         return spares_starts(task) if self.spare_starts is None else self.spare_starts
 
+    def guards_candidates(self, task: Task) -> bool:
+        """Whether a search of ``task`` guards its ensemble candidates against overtuning.
+
+        Example:
+            >>> Rules().guards_candidates(Task.REGRESSION), Rules(
+            ...     guard_candidates=False).guards_candidates(Task.REGRESSION)
+            (True, False)
+        """
+        return (guards_candidates(task) if self.guard_candidates is None
+                else self.guard_candidates)
+
     @classmethod
     def recorded(cls, manifest: dict[str, Any]) -> Rules:
         """The rules the run with this manifest followed (see the module)."""
         return cls(fold_repeats=recorded_fold_repeats(manifest),
                    period_share=recorded_period_share(manifest),
                    feature_checks=recorded_feature_checks(manifest),
-                   spare_starts=recorded_spare_starts(manifest))
+                   spare_starts=recorded_spare_starts(manifest),
+                   guard_candidates=recorded_guard_candidates(manifest))
 
 
 def recorded_fold_repeats(manifest: dict[str, Any]) -> int:
@@ -115,3 +133,16 @@ def recorded_spare_starts(manifest: dict[str, Any]) -> bool:
         False
     """
     return bool(manifest.get("pruning", {}).get("spares_starts", False))
+
+
+def recorded_guard_candidates(manifest: dict[str, Any]) -> bool:
+    """Whether the recorded run guarded its ensemble candidates against overtuning (its
+    manifest's ``candidates.guarded``), or False for a run recorded before they were.
+
+    Example:
+        >>> recorded_guard_candidates({"candidates": {"guarded": True, "margin": 1.0}})
+        True
+        >>> recorded_guard_candidates({"feature_checks": 3})
+        False
+    """
+    return bool(manifest.get("candidates", {}).get("guarded", False))

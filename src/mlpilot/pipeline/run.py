@@ -32,6 +32,7 @@ from mlpilot.pipeline.observer import RunObserver, SilentObserver
 from mlpilot.pipeline.registry import load_predictor, move_champion
 from mlpilot.pipeline.rules import Rules
 from mlpilot.pipeline.rundata import find_dataset_version, prediction_bytes, raw_prediction
+from mlpilot.search.ensemble import CANDIDATE_MARGIN
 from mlpilot.search.replay import TrialSpec, replay_search
 from mlpilot.search.study import (
     PRUNE_AFTER,
@@ -192,6 +193,7 @@ def _pipeline(
                    else "stratified" if config.task.is_classification else "random")
     share = rules.period_share
     spare = rules.spares_starts(config.task)
+    guard = rules.guards_candidates(config.task)
     split = make_split(labelled, target=config.target, task=config.task, seed=config.seed,
                        time_column=config.time_column, period_share=share)
     split_sha = store.objects.put(split.assignment().astype(np.int8).tobytes())
@@ -246,7 +248,8 @@ def _pipeline(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
             classes=classes, scorer=metric, n_threads=spec.cpus, trials=trial_sequence,
             budget_seconds=search_budget.seconds, seed=config.seed, strategy=plan.kind,
-            allow_cv=allow_cv, limits=limits, on_trial=on_trial, repeats=rules.fold_repeats)
+            allow_cv=allow_cv, limits=limits, on_trial=on_trial, repeats=rules.fold_repeats,
+            guard_candidates=guard)
     else:
         result = run_search(
             train_X, train_y, valid_X, valid_y, schema=schema, task=config.task,
@@ -255,7 +258,7 @@ def _pipeline(
             strategy=plan.kind, allow_cv=allow_cv, limits=limits,
             refit_rows=None if refit is False or max_latency_us is not None else len(y_all),
             repeats=rules.fold_repeats, feature_checks=rules.feature_checks,
-            spare_starts=spare, refit_probe=probes(config))
+            spare_starts=spare, refit_probe=probes(config), guard_candidates=guard)
 
     observer.stage("evaluate", "untouched test rows")
     evaluated = result.best  # fitted without the test rows: what the test metrics describe
@@ -338,6 +341,7 @@ def _pipeline(
         final_manifest["validation"] = result.strategy.to_dict()  # what a reproduction repeats
         final_manifest["feature_checks"] = rules.feature_checks
         final_manifest["pruning"] = {"after": PRUNE_AFTER, "spares_starts": spare}
+        final_manifest["candidates"] = {"guarded": guard, "margin": CANDIDATE_MARGIN}
         row.manifest_json = repo.dumps(final_manifest)
         row.status = "succeeded"
         row.finished_at = utcnow()

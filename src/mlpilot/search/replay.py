@@ -48,24 +48,27 @@ from mlpilot.search.study import SearchResult, TrialResult, run_search
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """One recorded trial to refit: its number, family, parameters, seed and state."""
+    """One recorded trial to refit: its number, family, parameters, seed, state and whether
+    the TPE sampler proposed it (False for a run recorded before that was recorded)."""
 
     number: int
     family: str
     params: dict[str, Any]
     seed: int
     state: str = "complete"
+    proposed: bool = False
 
     @classmethod
     def of(cls, trial: Any) -> TrialSpec:
         """From anything with number, family, params, seed and state (a result or a row)."""
         return cls(int(trial.number), str(trial.family), dict(trial.params), int(trial.seed),
-                   str(trial.state))
+                   str(trial.state), bool(getattr(trial, "proposed", False)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialSpec:
         return cls(int(data["number"]), str(data["family"]), dict(data["params"]),
-                   int(data["seed"]), str(data.get("state", "complete")))
+                   int(data["seed"]), str(data.get("state", "complete")),
+                   bool(data.get("proposed", False)))
 
 
 def replay_search(train_X: pd.DataFrame, train_y: Any, valid_X: pd.DataFrame, valid_y: Any, *,
