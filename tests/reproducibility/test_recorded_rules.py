@@ -40,6 +40,7 @@ def test_the_split_share_is_recorded_and_an_earlier_rule_replays(tmp_path, fligh
         fold_repeats=run.manifest["validation"]["repeats"], period_share=today.period_share,
         feature_checks=today.feature_checks, spare_starts=today.spares_starts(Task.BINARY),
         guard_candidates=today.guards_candidates(Task.BINARY))
+    assert run.manifest["candidates"] == {"guarded": False, "margin": 1.0}  # a binary search
 
     earlier = execute_run(ws.store, "years", max_trials=3, rules=Rules(period_share=0.0))
     with ws.store.transaction() as session:

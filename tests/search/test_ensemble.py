@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpilot.search.ensemble import ensemble_candidates, select_ensemble
+from mlpilot.search.ensemble import clears_margin, ensemble_candidates, select_ensemble
 
 
 def test_every_family_s_best_trial_is_a_candidate_beside_the_best_trials():
@@ -54,3 +54,43 @@ def test_a_dissimilar_model_outside_the_best_earns_its_weight():
     blend = sum(predictions[n] * w for n, w in picked.items())
     best_of_two = sum(predictions[n] * w for n, w in only_best.items())
     assert neg_mse(y, blend) > neg_mse(y, best_of_two)
+
+
+def _neg_mse(y: np.ndarray, p: np.ndarray) -> float:
+    return -float(np.mean((y - p) ** 2))
+
+
+def test_a_gain_clears_the_margin_only_when_it_exceeds_its_standard_error():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    reference = y + rng.normal(size=300)
+    options = dict(greater_is_better=True, seed=0)
+    # a model with half the noise is better on any resample
+    assert clears_margin(y + 0.5 * rng.normal(size=300), reference, y, _neg_mse, **options)
+    # every row's error 2% larger, but the two largest errors 20% smaller: a real gain that
+    # rests on two rows, well within its spread over resamples of the rows
+    error = reference - y
+    slightly = y + 1.02 * error
+    worst = np.argsort(-np.abs(error))[:2]
+    slightly[worst] = y[worst] + 0.8 * error[worst]
+    assert _neg_mse(y, slightly) > _neg_mse(y, reference)
+    assert not clears_margin(slightly, reference, y, _neg_mse, **options)
+    assert clears_margin(slightly, reference, y, _neg_mse, margin=0.0, **options)
+    # a worse model never clears, the reference never clears itself
+    assert not clears_margin(reference + 0.3, reference, y, _neg_mse, margin=0.0, **options)
+    assert not clears_margin(reference, reference, y, _neg_mse, margin=0.0, **options)
+
+
+def test_the_margin_reads_lower_is_better_scores_and_repeats_with_its_seed():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=200)
+    reference = y + rng.normal(size=200)
+    better = y + 0.7 * rng.normal(size=200)
+
+    def mse(t: np.ndarray, p: np.ndarray) -> float:
+        return float(np.mean((t - p) ** 2))
+
+    answers = {clears_margin(better, reference, y, mse, greater_is_better=False, seed=s)
+               for s in (3, 3, 3)}
+    assert answers == {True}
+    assert not clears_margin(reference, better, y, mse, greater_is_better=False, seed=3)

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 
 from mlpilot.core.budget import Budget
+from mlpilot.core.config import Task
 from mlpilot.core.errors import ConfigError
 from mlpilot.models.predictor import Predictor
 from mlpilot.search import clocks
 from mlpilot.search.study import Limits, SearchResult, TrialResult, run_search
+
+from .conftest import Rmse
 
 
 def search(problem: dict, **options) -> SearchResult:
@@ -412,3 +415,59 @@ def test_a_non_negative_regression_target_searches_its_transform(distance_proble
     shifted["valid_y"] = distance_problem["valid_y"] - 1000.0
     plain = search(shifted, max_trials=4, families=["lightgbm"], ensemble=False)
     assert all("target_transform" not in t.params for t in plain.trials)
+
+
+
+def test_a_guarded_search_chooses_a_proposal_only_when_it_clears_the_margin(delay_problem,
+                                                                           monkeypatch):
+    """Whether a flight is delayed, as a 0/1 regression (noisy: the best trials differ by
+    less than their spread over the validation rows). The TPE sampler's proposals are
+    recorded as such; with the guard (a regression's default) greedy selection and the
+    single model are chosen only among the baseline, the starts and the proposals that beat
+    the best start by one standard error, while without it a proposal that led by less is
+    offered. A replay knows the proposals and chooses the same."""
+    import mlpilot.search.study as study
+    from mlpilot.models import target as target_transform
+    from mlpilot.search.portfolio import starting_configs
+
+    problem = {**delay_problem, "task": Task.REGRESSION, "classes": None,
+               "train_y": delay_problem["train_y"].astype(np.float64),
+               "valid_y": delay_problem["valid_y"].astype(np.float64), "scorer": Rmse()}
+    families = ["lightgbm", "linear"]
+    starts = len(starting_configs(Task.REGRESSION, 3500, families,
+                                  target_transform.choices(problem["train_y"])))
+    offered: list[set[int]] = []
+    real_select = study.select_ensemble
+
+    def select(predictions, *args, **kwargs):
+        offered.append(set(predictions))
+        return real_select(predictions, *args, **kwargs)
+
+    monkeypatch.setattr(study, "select_ensemble", select)
+    options = dict(max_trials=starts + 14, families=families, seed=2)
+    guarded = without_feature_checks(problem, **options)
+    guarded_offer = offered[-1]
+    unguarded = without_feature_checks(problem, guard_candidates=False, **options)
+    unguarded_offer = offered[-1]
+
+    searched = [t for t in guarded.trials if t.family != "ensemble"]
+    assert [t.proposed for t in searched] == [False] * starts + [True] * 14
+    assert [t.to_dict()["proposed"] for t in searched] == [t.proposed for t in searched]
+    # the same trials either way: the guard only chooses among them
+    assert [(t.params, t.score) for t in unguarded.trials[:starts + 14]] == [
+        (t.params, t.score) for t in searched]
+    best_start = min((t for t in searched[1:starts] if t.score is not None),
+                     key=lambda t: t.score)
+    ahead = {t.number for t in searched
+             if t.proposed and t.score is not None and t.score < best_start.score}
+    kept_out = ahead - guarded_offer
+    assert kept_out, "no proposal led the best start by less than the margin on these rows"
+    assert kept_out <= unguarded_offer  # offered without the guard
+    chosen = guarded.best_trial
+    members = ({int(n) for n in chosen.params["weights"]} if chosen.family == "ensemble"
+               else {chosen.number})
+    assert not members & kept_out
+    # so the guard changed the model, and a replay that forgot the proposals would too
+    assert unguarded.best.to_bytes() != guarded.best.to_bytes()
+    again = search(problem, replay=list(guarded.trials), seed=2)
+    assert again.best.to_bytes() == guarded.best.to_bytes()
