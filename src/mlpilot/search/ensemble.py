@@ -21,7 +21,7 @@ a configuration proposed by the TPE sampler joins them only when it beats the be
 portfolio's starts by more than :data:`CANDIDATE_MARGIN` standard errors of the paired
 difference (a seeded bootstrap over the scored rows). After a hundred-odd proposals on a few
 hundred or a few thousand rows, the best scores are partly the folds' luck: in trial-count
-runs of the length a 60 s search reaches (a script outside the product; bench/README.md
+runs of 34 to 160 trials (a script outside the product; bench/README.md
 "Ensemble candidates guarded against overtuning"), the proposals that led out of fold by
 less than one standard error lost on the benchmark's test rows on ames and diabetes, where
 the starts' ensemble scored 23,545 against 24,314 and 56.60 against 57.88 at seed 1.

@@ -364,8 +364,8 @@ def spares_starts(task: Task) -> bool:
 
 def guards_candidates(task: Task) -> bool:
     """Whether a search of ``task`` guards its ensemble candidates against overtuning
-    (:func:`mlpilot.search.ensemble.clears_margin`): a regression does. On trial-count runs of
-    a 60 s search's length, the guard's ensemble scored better on the benchmark's test rows on
+    (:func:`mlpilot.search.ensemble.clears_margin`): a regression does. On trial-count runs
+    (34 to 160 trials), the guard's ensemble scored better on the benchmark's test rows on
     ames (mean of seeds 0-2: 23,778 against 24,063) and diabetes (56.50 against 56.94), and a
     little worse on wage (35.52 against 35.42); see bench/README.md. Classification was not
     measured with it, and is first on every dataset without it.
