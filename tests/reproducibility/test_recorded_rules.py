@@ -114,3 +114,38 @@ def test_a_search_from_scratch_prunes_by_the_recorded_rule(tmp_path, flights_fra
     result = reproduce_run(ws.store, earlier.run_id, from_scratch=True)
     assert result.verdict == "identical", result.comparisons
     ws.close()
+
+
+def test_a_run_chooses_by_its_recorded_guard_on_the_candidates(tmp_path, flights_frame):
+    """A regression run recorded before the ensemble's candidates were guarded (no
+    ``candidates`` in its manifest) searched from scratch again chooses among every trial, as
+    it did, and matches; a guarded run records the rule and which trials were proposed, and its
+    replay chooses the same model. On these rows the guard changes the ensemble, so a reading
+    of the rule that got it wrong would not match."""
+    ws = Workspace(tmp_path / "ws")
+    frame = flights_frame.iloc[::100].reset_index(drop=True).iloc[:400].drop(
+        columns=["time_hour", "delayed"])
+    project = ws.create_project("guarded", frame, "distance", task="regression",
+                                metric="rmse", seed=0)
+    project.approve(time=120, cpus=2)
+    now = execute_run(ws.store, "guarded", max_trials=20)
+    earlier = execute_run(ws.store, "guarded", max_trials=20,
+                          rules=Rules(guard_candidates=False))
+    with ws.store.transaction() as session:
+        now_manifest = json.loads(repo.get_run(session, now.run_id).manifest_json)
+        row = repo.get_run(session, earlier.run_id)
+        manifest = json.loads(row.manifest_json)
+        assert now_manifest["candidates"] == {"guarded": True, "margin": 1.0}
+        assert manifest["candidates"] == {"guarded": False, "margin": 1.0}
+        assert (now_manifest["outputs"]["artifact_sha256"]
+                != manifest["outputs"]["artifact_sha256"])
+        del manifest["candidates"]  # as recorded before the rule was
+        row.manifest_json = json.dumps(manifest)
+    # the baseline and the portfolio's starts are not proposals; every later trial is
+    proposed = [t.get("proposed", False) for t in now_manifest["trial_sequence"]
+                if t["family"] != "ensemble"]
+    assert proposed == sorted(proposed) and 10 <= proposed.count(False) < len(proposed)
+    assert reproduce_run(ws.store, earlier.run_id, from_scratch=True).verdict == "identical"
+    result = reproduce_run(ws.store, now.run_id)
+    assert result.verdict == "identical", result.comparisons
+    ws.close()
