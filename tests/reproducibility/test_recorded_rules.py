@@ -86,12 +86,7 @@ def test_a_search_from_scratch_prunes_by_the_recorded_rule(tmp_path, flights_fra
     """A cross-validated regression run recorded before the portfolio's starts were spared
     (no ``pruning`` in its manifest: a start could be pruned) searched from scratch again
     prunes as it did, not as today's search would, and matches; a run now records the rule."""
-    ws = Workspace(tmp_path / "ws")
-    frame = flights_frame.iloc[::50].reset_index(drop=True).iloc[:800].drop(
-        columns=["time_hour", "delayed"])
-    project = ws.create_project("spared", frame, "distance", task="regression",
-                                metric="rmse", seed=0)
-    project.approve(time=120, cpus=2)
+    ws = _distance_project(tmp_path, flights_frame, "spared", every=50, rows=800)
     # the baseline, LightGBM on the target, its log and its square root, then the starts of
     # linear, CatBoost, XGBoost, ExtraTrees, the random forest and k-NN: pruning may begin
     # after the fourth complete trial
@@ -122,12 +117,7 @@ def test_a_run_chooses_by_its_recorded_guard_on_the_candidates(tmp_path, flights
     it did, and matches; a guarded run records the rule and which trials were proposed, and its
     replay chooses the same model. On these rows the guard changes the ensemble, so a reading
     of the rule that got it wrong would not match."""
-    ws = Workspace(tmp_path / "ws")
-    frame = flights_frame.iloc[::100].reset_index(drop=True).iloc[:400].drop(
-        columns=["time_hour", "delayed"])
-    project = ws.create_project("guarded", frame, "distance", task="regression",
-                                metric="rmse", seed=0)
-    project.approve(time=120, cpus=2)
+    ws = _distance_project(tmp_path, flights_frame, "guarded", every=100, rows=400)
     now = execute_run(ws.store, "guarded", max_trials=20)
     earlier = execute_run(ws.store, "guarded", max_trials=20,
                           rules=Rules(guard_candidates=False))
@@ -149,3 +139,15 @@ def test_a_run_chooses_by_its_recorded_guard_on_the_candidates(tmp_path, flights
     result = reproduce_run(ws.store, now.run_id)
     assert result.verdict == "identical", result.comparisons
     ws.close()
+
+
+def _distance_project(tmp_path, flights_frame, name: str, *, every: int, rows: int) -> Workspace:
+    """A workspace with an approved regression project: a flight's distance from every
+    ``every``-th of the flights rows (the first ``rows``, untimed, the label left out)."""
+    ws = Workspace(tmp_path / "ws")
+    frame = flights_frame.iloc[::every].reset_index(drop=True).iloc[:rows].drop(
+        columns=["time_hour", "delayed"])
+    project = ws.create_project(name, frame, "distance", task="regression", metric="rmse",
+                                seed=0)
+    project.approve(time=120, cpus=2)
+    return ws
